@@ -1,0 +1,1 @@
+"""Evaluation protocols, reports and the `primbench` command line."""

@@ -1,0 +1,79 @@
+"""The `primbench` command group.
+
+Subcommands live one per module in `harness/commands/` and are imported only when invoked, so that
+`primbench --help` answers instantly without importing torch or lm-eval. User errors from any room
+(`HarnessError`, `PrimitiveError`, `ConfigError`) become one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+# name -> (module under harness.commands, one-line summary shown by `primbench --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "list": ("list_cmd", "Table of every primitive and preset with its knobs, defaults and ranges."),
+    "show": ("show", "Pretty-print a few examples of a preset with their answers."),
+    "generate": ("generate", "Write train/validation/test splits of presets to disk (JSONL, Parquet or HF)."),
+    "tasks-path": ("tasks_path", "Print the lm-eval task folder, for `lm_eval --include_path`."),
+    "eval": ("eval_cmd", "Score a Hugging Face checkpoint on the primitives through lm-eval, few-shot."),
+    "train": ("train", "Pretrain a baseline, GradStack or MIDAS model from a config."),
+    "finetune": ("finetune", "Fine-tune copies of a checkpoint on a small primitive mixture and score them."),
+    "similarity": ("similarity", "Draw the block cosine-similarity heatmap of a decoder checkpoint."),
+    "reproduce": ("reproduce", "Train baseline, GradStack and MIDAS, evaluate all three, write tables and plots."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"harness.commands.{COMMANDS[name][0]}")
+        return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as error:  # noqa: BLE001 - only user errors are turned into one line
+            from harness.errors import user_error_types
+
+            if isinstance(error, user_error_types()):
+                click.echo(f"error: {error}", err=True)
+                ctx.exit(2)
+            raise
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="primbench")
+def main() -> None:
+    """primbench: reasoning primitives for language models, and a MIDAS trainer.
+
+    \b
+    Generate data:   primbench list
+                     primbench show variable_assignment_d1_math -n 2
+                     primbench generate --all --out data/
+    Evaluate:        primbench eval path/to/hf_model --tasks reasoning_primitives --limit 100
+    Train:           primbench train --config model_zoo/configs/tiny-midas.yaml --out runs/tiny-midas
+    Compare:         primbench reproduce --preset tiny --out runs/tiny
+
+    Everything runs offline: HF_HUB_OFFLINE and HF_DATASETS_OFFLINE are set unless you set them.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
