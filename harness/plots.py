@@ -1,0 +1,106 @@
+"""The three pictures of a reproduction: similarity heatmaps, the isoplot, and accuracy per primitive.
+
+Matplotlib runs on the Agg backend (no display needed) and every figure is written to a temporary file in the
+target folder and renamed, so a crash never leaves half a PNG behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+
+# One colour per method, the same in every figure so the reader can match them by eye.
+METHOD_COLOURS = {"baseline": "#4c72b0", "gradstack": "#dd8452", "midas": "#55a868"}
+DPI = 100
+
+
+def save_figure(figure, path: str | Path) -> Path:
+    """Write a figure as PNG atomically (temp file in the same folder, then rename) and close it."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=".png")
+    os.close(handle)
+    try:
+        # Fixed metadata keeps the bytes identical from run to run (matplotlib otherwise stamps its version).
+        figure.savefig(temporary, format="png", dpi=DPI, metadata={"Software": None})
+        os.replace(temporary, target)
+    finally:
+        plt.close(figure)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return target
+
+
+def plot_similarity(matrix: list[list[float]], path: str | Path, title: str, block_size: int = 1) -> Path:
+    """Heatmap of block cosine similarities, with the value written in each cell when the grid is small."""
+    size = len(matrix)
+    figure, axes = plt.subplots(figsize=(4.8, 4.2))
+    image = axes.imshow(matrix, vmin=-1.0, vmax=1.0, cmap="RdBu_r")
+    figure.colorbar(image, ax=axes, label="cosine similarity")
+    unit = "layer" if block_size == 1 else f"block of {block_size} layers"
+    axes.set_xlabel(f"{unit} (input side first)")
+    axes.set_ylabel(unit)
+    axes.set_title(title)
+    ticks = list(range(size))
+    axes.set_xticks(ticks)
+    axes.set_yticks(ticks)
+    if size <= 12:
+        for row in range(size):
+            for column in range(size):
+                value = matrix[row][column]
+                axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                          color="white" if abs(value) > 0.6 else "black")
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def plot_isoplot(curves: dict[str, list[tuple[float, float]]], path: str | Path, title: str) -> Path:
+    """Accuracy against validation loss over training, one line per method (the paper's isoplot).
+
+    The x axis is inverted so that training moves left to right; at equal loss a higher curve means a better
+    inductive bias, which is the comparison the paper draws.
+    """
+    figure, axes = plt.subplots(figsize=(5.6, 4.2))
+    for method, points in curves.items():
+        ordered = sorted(points, key=lambda point: -point[0])
+        axes.plot([loss for loss, _ in ordered], [accuracy for _, accuracy in ordered], marker="o",
+                  label=method, color=METHOD_COLOURS.get(method))
+    axes.invert_xaxis()
+    axes.set_xlabel("validation loss (lower is better, training runs left to right)")
+    axes.set_ylabel("mean few-shot accuracy over primitives")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    if curves:
+        axes.legend()
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def plot_accuracy_per_primitive(accuracies: dict[str, dict[str, float]], chance: dict[str, float],
+                                path: str | Path, title: str) -> Path:
+    """Grouped bars: one group per task, one bar per method, a black tick at each task's chance level."""
+    methods = list(accuracies)
+    tasks = list(chance)
+    figure, axes = plt.subplots(figsize=(max(6.0, 1.1 * len(tasks) + 2), 4.4))
+    width = 0.8 / max(len(methods), 1)
+    for offset, method in enumerate(methods):
+        positions = [index + (offset - (len(methods) - 1) / 2) * width for index in range(len(tasks))]
+        heights = [accuracies[method].get(task) or 0.0 for task in tasks]
+        axes.bar(positions, heights, width=width, label=method, color=METHOD_COLOURS.get(method))
+    for index, task in enumerate(tasks):
+        axes.hlines(chance[task], index - 0.45, index + 0.45, colors="black", linewidth=1.5, zorder=3,
+                    label="chance" if index == 0 else None)
+    axes.set_xticks(list(range(len(tasks))))
+    axes.set_xticklabels([task.removeprefix("prim_") for task in tasks], rotation=30, ha="right", fontsize=8)
+    axes.set_ylim(0.0, 1.0)
+    axes.set_ylabel("accuracy")
+    axes.set_title(title)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return save_figure(figure, path)

@@ -1,0 +1,203 @@
+"""Turn a reproduction's `results.json` into tables people can read at a glance, and the plots beside them.
+
+`table.md` and `table.csv` are rendered from the jinja2 templates in `harness/templates/`, so the wording lives in
+one place and the numbers in another. Every accuracy stands beside its task's chance level and is marked when it
+is not distinguishable from chance with the number of items scored: a tiny model's 23% on a task whose chance is
+20% is noise, and the table has to say so rather than leave it to the reader.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import jinja2
+
+from harness import plots
+
+METHODS = ("baseline", "gradstack", "midas")
+Z_95 = 1.96  # two-sided 95% normal quantile, for "is this accuracy distinguishable from chance?"
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    """Write text atomically: a temporary file in the same folder, then a rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return target
+
+
+def write_json(data, path: str | Path) -> Path:
+    """Atomic, stable JSON: sorted keys would reorder tasks, so key order is the caller's and indentation fixed."""
+    return write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", path)
+
+
+def chance_margin(chance: float, n: int) -> float:
+    """Half-width of the 95% band around chance for an accuracy measured on n items (normal approximation)."""
+    if n <= 0:
+        return float("inf")
+    return Z_95 * math.sqrt(max(chance * (1.0 - chance), 1.0 / (4 * n)) / n)
+
+
+def above_chance(accuracy: float | None, chance: float, n: int) -> bool:
+    """True when the accuracy clears chance by more than sampling noise on n items."""
+    return accuracy is not None and accuracy - chance > chance_margin(chance, n)
+
+
+def mean_accuracy(accuracies: dict[str, float]) -> float | None:
+    values = [value for value in accuracies.values() if value is not None]
+    return sum(values) / len(values) if values else None
+
+
+def table_context(results: dict) -> dict:
+    """Everything the templates need, computed once here so the templates only lay it out."""
+    tasks = results["tasks"]
+    models = results["models"]
+    methods = [method for method in METHODS if method in models] + [m for m in models if m not in METHODS]
+    baseline_flops = (models.get("baseline", {}).get("training") or {}).get("flops")
+    rows = []
+    for task, info in tasks.items():
+        chance = info["chance"]
+        cells = {}
+        for method in methods:
+            fewshot = models[method].get("fewshot", {}).get("accuracy", {}).get(task)
+            finetuned = models[method].get("finetuned", {}).get(task)
+            fewshot_n = fewshot["n"] if fewshot else 0
+            cells[method] = {
+                "fewshot": fewshot["accuracy"] if fewshot else None,
+                "fewshot_n": fewshot_n,
+                "fewshot_signal": bool(fewshot) and above_chance(fewshot["accuracy"], chance, fewshot_n),
+                "finetuned": finetuned["mean"] if finetuned else None,
+                "finetuned_std": finetuned["std"] if finetuned else None,
+                "finetuned_n": finetuned["n"] if finetuned else 0,
+                "finetuned_signal": bool(finetuned) and above_chance(finetuned["mean"], chance, finetuned["n"]),
+            }
+        rows.append({"task": task, "chance": chance, "cells": cells})
+    training = []
+    for method in methods:
+        model = models[method]
+        stats = model.get("training") or {}
+        flops = stats.get("flops")
+        training.append({
+            "method": method,
+            "source": model.get("source"),
+            "validation_loss": model.get("validation_loss"),
+            "steps": stats.get("steps"),
+            "tokens": stats.get("tokens"),
+            "flops": flops,
+            "flops_vs_baseline": flops / baseline_flops if flops and baseline_flops else None,
+            "wall_clock_s": stats.get("wall_clock_s"),
+            "fewshot_mean": mean_accuracy({task: row["cells"][method]["fewshot"] for task, row in
+                                           zip(tasks, rows)}),
+            "finetuned_mean": mean_accuracy({task: row["cells"][method]["finetuned"] for task, row in
+                                             zip(tasks, rows)}),
+            "neighbour_similarity": _neighbour_mean(model.get("similarity")),
+        })
+    items = [cell["fewshot_n"] for row in rows for cell in row["cells"].values() if cell["fewshot_n"]]
+    fewest = min(items) if items else 0
+    return {
+        "results": results,
+        "methods": methods,
+        "rows": rows,
+        "training": training,
+        "fewest_items": fewest,
+        "margin_at_half": chance_margin(0.5, fewest) if fewest else None,
+        "settings": results.get("settings", {}),
+    }
+
+
+def render_tables(results: dict) -> tuple[str, str]:
+    """(table.md text, table.csv text) from the jinja2 templates."""
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("harness", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(pct=_pct, num=_num, sci=_sci, csv=_csv_field)
+    context = table_context(results)
+    return (environment.get_template("table.md.j2").render(context),
+            environment.get_template("table.csv.j2").render(context))
+
+
+def write_report(results: dict, out_dir: str | Path) -> dict[str, Path]:
+    """Write table.md, table.csv and every PNG under out_dir; return what was written, by name."""
+    out = Path(out_dir)
+    markdown, csv_text = render_tables(results)
+    written = {"table.md": write_text(markdown, out / "table.md"), "table.csv": write_text(csv_text, out / "table.csv")}
+    written.update(write_plots(results, out / "plots"))
+    return written
+
+
+def write_plots(results: dict, folder: Path) -> dict[str, Path]:
+    """The isoplot, the per-primitive bars (few-shot and fine-tuned) and one similarity heatmap per model."""
+    models = results["models"]
+    chance = {task: info["chance"] for task, info in results["tasks"].items()}
+    preset = results.get("preset", "?")
+    written = {}
+    curves = {method: [(point["validation_loss"], point["mean_accuracy"]) for point in model.get("isoplot", [])
+                       if point.get("validation_loss") is not None and point.get("mean_accuracy") is not None]
+              for method, model in models.items()}
+    if any(curves.values()):
+        written["isoplot.png"] = plots.plot_isoplot(
+            curves, folder / "isoplot.png", f"{preset}: few-shot accuracy vs validation loss")
+    for protocol, label in (("fewshot", "few-shot"), ("finetuned", "fine-tuned")):
+        accuracies = {method: _protocol_accuracies(model, protocol) for method, model in models.items()}
+        if any(accuracies.values()):
+            name = f"accuracy_{protocol}.png"
+            written[name] = plots.plot_accuracy_per_primitive(
+                accuracies, chance, folder / name, f"{preset}: {label} accuracy per primitive")
+    for method, model in models.items():
+        similarity = model.get("similarity")
+        if similarity:
+            name = f"similarity_{method}.png"
+            written[name] = plots.plot_similarity(
+                similarity["matrix"], folder / name, f"{preset} {method}: block similarity",
+                block_size=similarity["block_size"])
+    return written
+
+
+def _protocol_accuracies(model: dict, protocol: str) -> dict[str, float]:
+    if protocol == "fewshot":
+        return {task: cell["accuracy"] for task, cell in model.get("fewshot", {}).get("accuracy", {}).items()}
+    return {task: cell["mean"] for task, cell in model.get("finetuned", {}).items()}
+
+
+def _neighbour_mean(similarity: dict | None) -> float | None:
+    if not similarity or len(similarity["matrix"]) < 2:
+        return None
+    matrix = similarity["matrix"]
+    return sum(matrix[i][i + 1] for i in range(len(matrix) - 1)) / (len(matrix) - 1)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _sci(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _csv_field(value) -> str:
+    """One CSV field: empty for missing, quoted only when the text needs it (RFC 4180)."""
+    if value is None:
+        return ""
+    text = repr(value) if isinstance(value, float) else str(value)
+    if any(mark in text for mark in ',"\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text

@@ -1,0 +1,129 @@
+"""Block cosine similarity of a decoder's weights: the paper's picture of what stacking does to a model.
+
+A MIDAS-grown model is conjectured to resemble a looped (weight-shared) model: neighbouring blocks stay close
+because each was copied from the other. We measure that directly: cut the decoder layers into blocks of
+`block_size` consecutive layers, flatten every parameter of a block into one vector (in a fixed order), and take
+the cosine similarity of every pair of block vectors. Only weights are read, so any checkpoint works, trained or
+not, and no data is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from harness.errors import HarnessError
+
+# Where well-known decoder families keep their layer list; other models are searched for one (see `decoder_layers`).
+KNOWN_LAYER_PATHS = ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers", "transformer.blocks")
+
+
+@dataclass(frozen=True)
+class SimilarityResult:
+    """Cosine similarity between every pair of blocks; `matrix[i][j]` compares block i with block j."""
+
+    architecture: str
+    num_layers: int
+    block_size: int
+    matrix: list[list[float]]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def neighbour_mean(self) -> float | None:
+        """Mean similarity of adjacent blocks: one number that separates looped-like models from the rest."""
+        pairs = [self.matrix[i][i + 1] for i in range(len(self.matrix) - 1)]
+        return sum(pairs) / len(pairs) if pairs else None
+
+
+def load_causal_lm(path: str | Path, what: str = "checkpoint"):
+    """Load a Hugging Face causal LM from a local folder in float32, turning every failure into one clear line."""
+    from transformers import AutoModelForCausalLM
+
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
+        raise HarnessError(f"{what} {str(path)!r} is not a Hugging Face folder (no config.json there); "
+                           "pass a folder written by save_pretrained, e.g. runs/tiny/runs/midas/final")
+    try:
+        return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    except (ValueError, OSError, KeyError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise HarnessError(f"cannot load {what} {str(path)!r} as a causal language model ({reason[:200]}); "
+                           "pass a decoder checkpoint such as a Llama, Qwen2, Mistral or GPT-2 folder") from None
+
+
+def decoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The model's list of decoder layers, found by name for known families or by shape for the rest."""
+    architecture = type(model).__name__
+    expected = _configured_layer_count(model)
+    for dotted in KNOWN_LAYER_PATHS:
+        found = _get_dotted(model, dotted)
+        if isinstance(found, nn.ModuleList) and len(found) > 0 and expected in (None, len(found)):
+            return found
+    candidates = [module for module in model.modules()
+                  if isinstance(module, nn.ModuleList) and len(module) > 0 and _same_types(module)
+                  and (expected is None or len(module) == expected)]
+    if len(candidates) == 1:
+        return candidates[0]
+    raise HarnessError(f"cannot find the decoder layers of {architecture}: primbench similarity reads decoders "
+                       "that keep their layers in one list (Llama, Qwen2, Mistral, GPT-2, GPT-NeoX, OPT); "
+                       "convert the checkpoint to one of those architectures")
+
+
+def block_similarity(model: nn.Module, block_size: int = 1) -> SimilarityResult:
+    """Cosine similarity of the flattened weights of every pair of blocks of `block_size` consecutive layers."""
+    layers = decoder_layers(model)
+    if not isinstance(block_size, int) or block_size < 1 or len(layers) % block_size:
+        raise HarnessError(f"block size {block_size} does not divide the {len(layers)} layers of "
+                           f"{type(model).__name__}; pick a divisor of {len(layers)}, e.g. 1")
+    layer_vectors = [_flatten_layer(layer) for layer in layers]
+    if len({vector.numel() for vector in layer_vectors}) != 1:
+        raise HarnessError(f"the layers of {type(model).__name__} differ in size, so their weights cannot be "
+                           "compared element by element; similarity needs a decoder of identical layers")
+    blocks = torch.stack([torch.cat(layer_vectors[start:start + block_size])
+                          for start in range(0, len(layers), block_size)])
+    norms = blocks.norm(dim=1, keepdim=True).clamp_min(torch.finfo(blocks.dtype).tiny)
+    unit = blocks / norms
+    matrix = (unit @ unit.T).clamp(-1.0, 1.0)
+    return SimilarityResult(
+        architecture=type(model).__name__,
+        num_layers=len(layers),
+        block_size=block_size,
+        matrix=[[round(float(value), 6) for value in row] for row in matrix],
+    )
+
+
+def checkpoint_similarity(path: str | Path, block_size: int = 1) -> SimilarityResult:
+    """`block_similarity` of a checkpoint folder on disk."""
+    return block_similarity(load_causal_lm(path), block_size)
+
+
+def _flatten_layer(layer: nn.Module) -> torch.Tensor:
+    """All parameters of one layer as one float64 vector, in the layer's own (name-sorted) order."""
+    named = sorted(layer.named_parameters(), key=lambda item: item[0])
+    return torch.cat([parameter.detach().reshape(-1).to(torch.float64) for _, parameter in named])
+
+
+def _configured_layer_count(model: nn.Module) -> int | None:
+    config = getattr(model, "config", None)
+    for key in ("num_hidden_layers", "n_layer", "num_layers"):
+        value = getattr(config, key, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _get_dotted(root: nn.Module, dotted: str):
+    current = root
+    for part in dotted.split("."):
+        current = getattr(current, part, None)
+        if current is None:
+            return None
+    return current
+
+
+def _same_types(module_list: nn.ModuleList) -> bool:
+    return len({type(child) for child in module_list}) == 1

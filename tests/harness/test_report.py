@@ -1,0 +1,140 @@
+"""Reports: tables that parse and carry the numbers they were given, chance marks, valid PNGs, atomic writes."""
+
+import csv
+import io
+import math
+
+import pytest
+from PIL import Image
+
+from harness import report
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+METHODS = ("baseline", "gradstack", "midas")
+
+
+def sample_results() -> dict:
+    """A results.json as `reproduce` writes it, with numbers chosen so each chance mark is unambiguous."""
+    fewshot = {"baseline": (0.22, 0.95), "gradstack": (0.24, 0.90), "midas": (0.60, 0.85)}
+    models = {}
+    for offset, method in enumerate(METHODS):
+        easy, hard = fewshot[method]
+        models[method] = {
+            "source": "trained",
+            "checkpoint": f"runs/{method}/final",
+            "training": {"steps": 100, "tokens": 204800, "flops": [1.0e12, 0.72e12, 0.72e12][offset],
+                         "wall_clock_s": 60.0 + offset},
+            "validation_loss": 4.5 + 0.1 * offset,
+            "fewshot": {"shots": 5, "limit": 100, "accuracy": {
+                "prim_variable_assignment_d0_math": {"accuracy": easy, "stderr": 0.04, "n": 100},
+                "prim_arithmetic_psm": {"accuracy": hard, "stderr": 0.02, "n": 100}}},
+            "finetuned": {
+                "prim_variable_assignment_d0_math": {"mean": 0.5, "std": 0.05, "per_seed": [0.45, 0.5, 0.55],
+                                                     "n": 100},
+                "prim_arithmetic_psm": {"mean": 0.12, "std": 0.0, "per_seed": [0.12] * 3, "n": 100}},
+            "isoplot": [{"step": 50, "validation_loss": 5.0 + offset, "mean_accuracy": 0.3},
+                        {"step": 100, "validation_loss": 4.5 + offset, "mean_accuracy": 0.4}],
+            "similarity": {"architecture": "LlamaForCausalLM", "num_layers": 4, "block_size": 2,
+                           "matrix": [[1.0, 0.25 * offset], [0.25 * offset, 1.0]]},
+        }
+    return {
+        "preset": "tiny",
+        "command": "primbench reproduce --preset tiny --out runs/tiny",
+        "versions": {"torch": "2.13.0+cpu"},
+        "settings": {"fewshot": {"shots": 5, "limit": 100},
+                     "finetune": {"n_train": 64, "steps": 40, "lr": 0.001, "seeds": [0, 1, 2], "shots": 0,
+                                  "limit": 100}},
+        "tasks": {"prim_variable_assignment_d0_math": {"chance": 0.2}, "prim_arithmetic_psm": {"chance": 0.1}},
+        "models": models,
+    }
+
+
+def test_chance_margin_and_marks_follow_the_binomial_band():
+    assert report.chance_margin(0.5, 100) == pytest.approx(1.96 * 0.05)
+    assert report.chance_margin(0.2, 100) == pytest.approx(1.96 * math.sqrt(0.16 / 100))
+    assert report.above_chance(0.29, 0.2, 100) is True      # 0.09 > 0.0784
+    assert report.above_chance(0.27, 0.2, 100) is False     # 0.07 < 0.0784
+    assert report.above_chance(None, 0.2, 100) is False
+    assert report.above_chance(1.0, 0.0, 0) is False        # nothing measured, nothing claimed
+
+
+def test_csv_parses_and_carries_every_number_it_was_given(tmp_path):
+    results = sample_results()
+    report.write_report(results, tmp_path)
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "table.csv").read_text())))
+    assert len(rows) == 3 * 2 * 2  # models x protocols x tasks
+    by_key = {(row["model"], row["protocol"], row["task"]): row for row in rows}
+    midas_easy = by_key[("midas", "fewshot", "prim_variable_assignment_d0_math")]
+    assert float(midas_easy["accuracy"]) == 0.60 and midas_easy["std"] == "" and midas_easy["n"] == "100"
+    assert float(midas_easy["chance"]) == 0.2 and midas_easy["above_chance"] == "true"
+    assert by_key[("baseline", "fewshot", "prim_variable_assignment_d0_math")]["above_chance"] == "false"
+    finetuned = by_key[("gradstack", "finetuned", "prim_variable_assignment_d0_math")]
+    assert float(finetuned["accuracy"]) == 0.5 and float(finetuned["std"]) == 0.05
+    assert float(by_key[("midas", "finetuned", "prim_arithmetic_psm")]["flops_vs_baseline"]) == pytest.approx(0.72)
+    assert float(by_key[("baseline", "fewshot", "prim_arithmetic_psm")]["validation_loss"]) == 4.5
+
+
+def test_markdown_puts_chance_beside_accuracy_and_states_what_the_scale_shows(tmp_path):
+    report.write_report(sample_results(), tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("| task |"))
+    assert header.split("|")[2].strip() == "chance"
+    row = next(line for line in lines if line.startswith("| prim_variable_assignment_d0_math |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells == ["prim_variable_assignment_d0_math", "20.0", "22.0 ~", "24.0 ~", "60.0",
+                     "50.0 ± 5.0", "50.0 ± 5.0", "50.0 ± 5.0"]
+    assert all(line.count("|") == header.count("|") for line in lines if line.startswith("| prim_"))
+    midas = next(line for line in lines if line.startswith("| midas |"))
+    assert "| 0.720 |" in midas and "| 0.500 |" in midas  # FLOPs ratio and neighbouring-block similarity
+    assert "## What this scale can and cannot show" in text
+    assert "**Cannot show:** whether MIDAS reasons better" in text
+    assert "about ±9.8 points" in text  # 1.96 * sqrt(0.25 / 100)
+
+
+def test_plots_are_valid_pngs_of_the_expected_size(tmp_path):
+    written = report.write_report(sample_results(), tmp_path)
+    expected_pngs = {"isoplot.png", "accuracy_fewshot.png", "accuracy_finetuned.png",
+                     "similarity_baseline.png", "similarity_gradstack.png", "similarity_midas.png"}
+    assert expected_pngs <= set(written)
+    sizes = {"isoplot.png": (560, 420), "similarity_midas.png": (480, 420), "accuracy_fewshot.png": (600, 440)}
+    for name in expected_pngs:
+        path = tmp_path / "plots" / name
+        assert path.read_bytes()[:8] == PNG_SIGNATURE
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            assert image.format == "PNG"
+            if name in sizes:
+                assert image.size == sizes[name]
+
+
+def test_a_second_render_is_byte_identical(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    report.write_report(sample_results(), first)
+    report.write_report(sample_results(), second)
+    for path in sorted(first.rglob("*")):
+        if path.is_file():
+            assert path.read_bytes() == (second / path.relative_to(first)).read_bytes(), path.name
+
+
+def test_missing_protocols_leave_their_plots_out_and_dashes_in_the_table(tmp_path):
+    results = sample_results()
+    for model in results["models"].values():
+        model["finetuned"] = {}
+        model["similarity"] = None
+    written = report.write_report(results, tmp_path)
+    assert "accuracy_finetuned.png" not in written and "similarity_midas.png" not in written
+    row = next(line for line in (tmp_path / "table.md").read_text().splitlines()
+               if line.startswith("| prim_arithmetic_psm |"))
+    assert row.rstrip().endswith("| - | - | - |")
+
+
+def test_a_failed_write_leaves_neither_the_file_nor_a_temporary(tmp_path, monkeypatch):
+    def refuse(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report.os, "replace", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        report.write_json({"a": 1}, tmp_path / "results.json")
+    assert list(tmp_path.iterdir()) == []
