@@ -1,0 +1,194 @@
+"""PrimitiveDataset: random access to the records of one preset, with disjoint splits.
+
+Why it is built this way:
+- Item i of split s is drawn from its own `random.Random`, seeded by a blake2b hash of (seed, preset, knobs,
+  split, i). Not seed + i (neighbouring seeds would share items) and not `hash()` (PYTHONHASHSEED).
+- A prompt belongs to exactly one split: the blake2b hash of its text picks the split. An item for split s
+  redraws from its own stream until its prompt lands in s, so no prompt can appear in two splits, for any seed,
+  and a writer can re-check every record in constant memory with `split_of(prompt)`.
+- Small knob spaces (single-digit PSM has 110 problems) are enumerated once: each split is then a seeded
+  permutation of exactly the problems that hash into it, so items are distinct and `capacity` is exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import jinja2
+
+from primitives.errors import PrimitiveError
+
+SPLITS = ("train", "validation", "test")
+# Shares of the prompt-hash space. Even-ish shares keep small spaces useful for evaluation (PSM's test split holds
+# about a quarter of its problems) and bound the redraws an item needs (at most 4 on average).
+SPLIT_SHARES = {"train": 0.5, "validation": 0.25, "test": 0.25}
+ENUMERATION_LIMIT = 100_000  # spaces up to this many problems are enumerated (exact capacity, no duplicates)
+MAX_DRAWS = 2_000  # redraws before giving up on a split the knob space cannot fill
+
+_UPPER_BOUNDS = []
+_total = 0.0
+for _split in SPLITS:
+    _total += SPLIT_SHARES[_split]
+    _UPPER_BOUNDS.append((round(_total * 2**64), _split))
+
+
+def split_of(prompt: str) -> str:
+    """The split a prompt belongs to, from a hash of its text alone (independent of seed and preset)."""
+    point = int.from_bytes(hashlib.blake2b(prompt.encode(), digest_size=8).digest(), "big")
+    for bound, split in _UPPER_BOUNDS:
+        if point < bound:
+            return split
+    return SPLITS[-1]
+
+
+def derived_rng(*parts: Any) -> random.Random:
+    """A Random seeded by a blake2b hash of the parts: stable across processes, platforms and PYTHONHASHSEED."""
+    material = "\x1f".join(str(part) for part in parts).encode()
+    return random.Random(int.from_bytes(hashlib.blake2b(material, digest_size=16).digest(), "big"))
+
+
+_ENVIRONMENT = jinja2.Environment(
+    loader=jinja2.PackageLoader("primitives", "templates"),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=False,
+    autoescape=False,
+)
+
+
+def load_template(name: str | None, source: str | None = None) -> jinja2.Template:
+    """A packaged template by file name, or a user's template from its source text."""
+    if source is None:
+        return _ENVIRONMENT.get_template(name)
+    try:
+        return _ENVIRONMENT.from_string(source)
+    except jinja2.TemplateSyntaxError as error:
+        raise PrimitiveError(f"template {name or ''} line {error.lineno}: {error.message}; fix the jinja2 syntax")
+
+
+def check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise PrimitiveError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+
+
+class PrimitiveDataset:
+    """The records of one preset under one seed and knob setting; every record is a pure function of its index."""
+
+    def __init__(self, preset, primitive, config, seed: int, template_source: str | None = None,
+                 template_name: str | None = None):
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise PrimitiveError(f"seed must be a non-negative integer, not {seed!r}; e.g. --seed 0")
+        config.validate()
+        self.preset = preset
+        self.primitive = primitive
+        self.config = config
+        self.seed = seed
+        self.knobs = dataclasses.asdict(config)
+        self.template_name = template_name or primitive.template_name(config)
+        self.template_source = template_source
+        self._template = load_template(self.template_name, template_source)
+        self._key = json.dumps(self.knobs, sort_keys=True)
+        self._space: dict[str, list[tuple[dict, str]]] | None = None
+        self._space_checked = False
+        if template_source is not None:
+            self._check_user_template()
+
+    # -- one record -------------------------------------------------------------------------------------------
+    def render(self, meta: dict) -> str:
+        """The prompt text of a problem: the template over the drawn values plus the knobs."""
+        try:
+            text = self._template.render(**self.primitive.template_context(meta, self.config))
+        except jinja2.UndefinedError as error:
+            names = ", ".join(sorted(self.primitive.template_context(meta, self.config)))
+            raise PrimitiveError(f"template {self.template_name}: {error.message}; available names: {names}")
+        return text.strip()
+
+    def _check_user_template(self) -> None:
+        rng = derived_rng(self.seed, self.preset.name, self._key, "template-check")
+        prompt = self.render(self.primitive.generate(self.config, rng))
+        if not prompt:
+            raise PrimitiveError(f"template {self.template_name} renders an empty prompt; it must show the problem")
+
+    def _draw(self, split: str, index: int) -> tuple[dict, str]:
+        rng = derived_rng(self.seed, self.preset.name, self._key, split, index)
+        for _ in range(MAX_DRAWS):
+            meta = self.primitive.generate(self.config, rng)
+            prompt = self.render(meta)
+            if split_of(prompt) == split:
+                return meta, prompt
+        raise PrimitiveError(f"{self.preset.name}: no problem landed in split {split} after {MAX_DRAWS} draws; "
+                             f"the knob space is too small, widen it with --set")
+
+    def _enumerated(self) -> dict[str, list[tuple[dict, str]]] | None:
+        """Per split, a seeded permutation of every problem hashing into it; None when the space is large."""
+        if not self._space_checked:
+            self._space_checked = True
+            problems = self.primitive.enumerate_problems(self.config, ENUMERATION_LIMIT)
+            if problems is not None:
+                space: dict[str, list[tuple[dict, str]]] = {split: [] for split in SPLITS}
+                for meta in problems:
+                    prompt = self.render(meta)
+                    space[split_of(prompt)].append((meta, prompt))
+                for split in SPLITS:
+                    derived_rng(self.seed, self.preset.name, self._key, split, "order").shuffle(space[split])
+                self._space = space
+        return self._space
+
+    def record(self, split: str, index: int) -> dict:
+        """Record `index` of `split` (keys in the contract's order)."""
+        check_split(split)
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise PrimitiveError(f"record index must be a non-negative integer, not {index!r}")
+        space = self._enumerated()
+        if space is None:
+            meta, prompt = self._draw(split, index)
+        elif index < len(space[split]):
+            meta, prompt = space[split][index]
+        else:
+            raise PrimitiveError(f"{self.preset.name}: split {split} holds {len(space[split])} distinct problems, "
+                                 f"so there is no record {index}; widen the knobs with --set or ask for fewer")
+        return {
+            "id": f"{self.preset.primitive}/{self.preset.variant}/{split}/{index:06d}",
+            "primitive": self.preset.primitive,
+            "preset": self.preset.name,
+            "split": split,
+            "index": index,
+            "prompt": prompt,
+            "answer": self.primitive.answer(meta),
+            "meta": meta,
+        }
+
+    def records(self, split: str, n: int, start: int = 0) -> Iterator[dict]:
+        """Records start .. start+n-1 of a split, one at a time (constant memory)."""
+        self.check_counts({split: start + n})
+        for index in range(start, start + n):
+            yield self.record(split, index)
+
+    # -- sizes ------------------------------------------------------------------------------------------------
+    def capacity(self, split: str) -> int | None:
+        """Distinct problems the split holds, or None when the space is too large to matter."""
+        check_split(split)
+        space = self._enumerated()
+        return None if space is None else len(space[split])
+
+    def check_counts(self, counts: dict[str, int]) -> None:
+        """Raise PrimitiveError, with the numbers, if any split cannot hold the count asked of it."""
+        for split, wanted in counts.items():
+            available = self.capacity(split)
+            if available is not None and wanted > available:
+                total = sum(self.capacity(s) for s in SPLITS)
+                raise PrimitiveError(
+                    f"{self.preset.name}: asked for {wanted} {split} records but its knobs allow only {total} "
+                    f"distinct problems, {available} of them in {split}; ask for at most {available} "
+                    f"or widen the knob space with --set")
+
+
+def exact_match(prediction: str, record: dict) -> bool:
+    """Exact match of the answer, tolerating surrounding whitespace and nothing else."""
+    return isinstance(prediction, str) and prediction.strip() == record["answer"]

@@ -1,0 +1,75 @@
+"""The registry: every primitive, every preset, the paper's suite, and `build_dataset`.
+
+Each primitive module declares its presets as data (`PRESETS = {variant: (description, knobs)}`) and the
+registry collects them here, so the modules never import the registry (no import cycle) and a preset is just a
+name for a knob setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from primitives import arithmetic, induction_copy, variable_assignment
+from primitives.dataset import PrimitiveDataset
+from primitives.errors import PrimitiveError
+from primitives.knobs import apply_overrides, did_you_mean
+
+PRIMITIVES: dict[str, ModuleType] = {module.NAME: module for module in (induction_copy, variable_assignment,
+                                                                         arithmetic)}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named knob setting of one primitive; its name is `<primitive>_<variant>`."""
+
+    name: str
+    primitive: str
+    variant: str
+    knobs: dict
+    description: str
+
+    def config(self) -> Any:
+        """The primitive's Config with this preset's knobs (the defaults for the rest)."""
+        return dataclasses.replace(PRIMITIVES[self.primitive].Config(), **self.knobs)
+
+
+PRESETS: dict[str, Preset] = {
+    f"{name}_{variant}": Preset(f"{name}_{variant}", name, variant, dict(knobs), description)
+    for name, module in PRIMITIVES.items()
+    for variant, (description, knobs) in module.PRESETS.items()
+}
+
+# The primitives the paper evaluates (PAPER.md section 3): induction copying, variable assignment at depth 0-2 in
+# both forms, and pre-school math.
+PAPER_SUITE: list[str] = [
+    "induction_copy_words",
+    *(f"variable_assignment_d{depth}_{form}" for depth in (0, 1, 2) for form in ("math", "code")),
+    "arithmetic_psm",
+]
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called `name`; an unknown name raises PrimitiveError with the nearest names."""
+    if name not in PRESETS:
+        raise PrimitiveError(f"unknown preset {name!r}; {did_you_mean(name, list(PRESETS))} "
+                             f"(`primbench list` shows every preset)")
+    return PRESETS[name]
+
+
+def build_dataset(preset: str, seed: int, overrides: dict[str, Any] | None = None,
+                  template: str | Path | None = None) -> PrimitiveDataset:
+    """The dataset of a preset under `seed`, with knobs overridden and an optional user template file."""
+    chosen = get_preset(preset)
+    config = apply_overrides(chosen.config(), overrides)
+    source = None
+    if template is not None:
+        try:
+            source = Path(template).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise PrimitiveError(f"cannot read template {template}: {error}; pass a readable jinja2 text file")
+    return PrimitiveDataset(chosen, PRIMITIVES[chosen.primitive], config, seed, template_source=source,
+                            template_name=str(template) if template is not None else None)

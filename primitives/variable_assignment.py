@@ -1,0 +1,149 @@
+"""Variable assignment: follow a chain of `depth` references from the queried variable to a number.
+
+Depth 0 asks for a variable assigned a number (`a=1, b=2, b=?` -> 2); depth 1 asks for an alias of one
+(`c=a, c=?`), depth 2 for an alias of an alias. `chains` chains of that depth are written (one is queried, the
+rest are same-depth distractors), plus `distractor_chains` shorter ones. Base values are distinct, so chance is
+1/chains. The math and code forms follow PAPER.md section 3.
+
+Template names: `statements` (list of {name, value} in prompt order), `query`, `depth`, `config`.
+The solver reads lines `name=value` / `name = value` and `... value of NAME?`; a user template must keep both.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+
+from primitives.dataset import exact_match
+from primitives.errors import PrimitiveError
+from primitives.knobs import check_ranges, knob
+
+NAME = "variable_assignment"
+VARIABLE_NAMES = string.ascii_lowercase
+
+
+@dataclass(frozen=True)
+class Config:
+    form: str = knob("math", "surface form (PAPER.md section 3)", choices=("math", "code"))
+    depth: int = knob(0, "references to follow from the query to a number", low=0, high=25)
+    chains: int = knob(5, "chains of full depth; one holds the query", low=1, high=26)
+    distractor_chains: int = knob(0, "extra chains shorter than depth (depth >= 1)", low=0, high=25)
+    min_value: int = knob(1, "smallest assigned number", low=0, high=9999)
+    max_value: int = knob(25, "largest assigned number", low=0, high=9999)
+    order: str = knob("levels", "levels: numbers, then aliases level by level; interleaved: any order that "
+                      "defines each variable before its use", choices=("levels", "interleaved"))
+
+    def max_variables(self) -> int:
+        return self.chains * (self.depth + 1) + self.distractor_chains * self.depth
+
+    def validate(self) -> None:
+        check_ranges(self)
+        if self.distractor_chains and self.depth == 0:
+            raise PrimitiveError("distractor_chains are shorter than depth, so depth 0 has none; "
+                                 "use --set chains=N for more depth-0 variables")
+        if self.max_variables() > len(VARIABLE_NAMES):
+            raise PrimitiveError(
+                f"depth {self.depth} with {self.chains} chains and {self.distractor_chains} distractor chains "
+                f"needs up to {self.max_variables()} variables but only {len(VARIABLE_NAMES)} names (a-z) exist; "
+                f"lower depth, chains or distractor_chains")
+        values = self.max_value - self.min_value + 1
+        if values < self.chains + self.distractor_chains:
+            raise PrimitiveError(
+                f"values {self.min_value}..{self.max_value} give {max(values, 0)} distinct numbers but "
+                f"{self.chains + self.distractor_chains} chains need one each; widen min_value..max_value")
+
+
+PRESETS = {
+    f"d{depth}_{form}": (f"depth-{depth} variable assignment, {form} form (paper suite)",
+                         {"form": form, "depth": depth})
+    for depth in (0, 1, 2) for form in ("math", "code")
+}
+PRESETS["d3_math"] = ("depth-3 variable assignment, math form (harder than the paper)",
+                      {"form": "math", "depth": 3})
+PRESETS["d2_math_interleaved"] = ("depth 2, statements in any valid order instead of level by level",
+                                  {"form": "math", "depth": 2, "order": "interleaved"})
+
+
+def template_name(config: Config) -> str:
+    return f"variable_assignment_{config.form}.j2"
+
+
+def generate(config: Config, rng) -> dict:
+    """Draw the chains and the statement order; the queried chain is the first one."""
+    depths = [config.depth] * config.chains + [rng.randrange(config.depth) for _ in range(config.distractor_chains)]
+    names = rng.sample(VARIABLE_NAMES, sum(depth + 1 for depth in depths))
+    values = rng.sample(range(config.min_value, config.max_value + 1), len(depths))
+    chains, position = [], 0
+    for depth in depths:
+        chains.append(names[position:position + depth + 1])
+        position += depth + 1
+    # A statement is (level, name, right-hand side); level 0 assigns a number.
+    statements = [(level, chain[level], str(value) if level == 0 else chain[level - 1])
+                  for chain, value in zip(chains, values) for level in range(len(chain))]
+    if config.order == "levels":
+        rng.shuffle(statements)
+        statements.sort(key=lambda statement: statement[0])
+    else:
+        statements = _interleave(statements, rng)
+    return {
+        "depth": config.depth,
+        "query": chains[0][-1],
+        "chain": chains[0],
+        "names": [name for _, name, _ in statements],
+        "values": [value for _, _, value in statements],
+    }
+
+
+def _interleave(statements: list[tuple[int, str, str]], rng) -> list[tuple[int, str, str]]:
+    """A random order in which every variable is defined before it is used (still a valid program)."""
+    pending = {name: (level, name, value) for level, name, value in statements}
+    defined: set[str] = set()
+    ready = sorted(name for level, name, _ in statements if level == 0)
+    ordered = []
+    while ready:
+        name = ready.pop(rng.randrange(len(ready)))
+        ordered.append(pending[name])
+        defined.add(name)
+        ready.extend(other for other, (_, _, value) in pending.items() if value == name and other not in defined)
+    return ordered
+
+
+def answer(meta: dict) -> str:
+    values = dict(zip(meta["names"], meta["values"]))
+    value = meta["query"]
+    while value in values:
+        value = values[value]
+    return value
+
+
+def template_context(meta: dict, config: Config) -> dict:
+    statements = [{"name": name, "value": value} for name, value in zip(meta["names"], meta["values"])]
+    return {"statements": statements, "query": meta["query"], "depth": meta["depth"], "config": config}
+
+
+def enumerate_problems(config: Config, limit: int) -> None:
+    """Names alone give 26!/(26-k)! orderings: never small enough to enumerate."""
+    return None
+
+
+_ASSIGNMENT = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*([A-Za-z_]\w*|-?\d+)\s*$", re.MULTILINE)
+_QUESTION = re.compile(r"value of ([A-Za-z_]\w*)\s*\?")
+
+
+def solve(prompt: str) -> str:
+    """Follow the references from the queried variable, reading only the prompt text."""
+    question = _QUESTION.findall(prompt)
+    if not question:
+        raise PrimitiveError("not a variable-assignment prompt: no 'value of NAME?' question found")
+    assignments = dict(_ASSIGNMENT.findall(prompt))
+    value, seen = question[-1], set()
+    while not value.lstrip("-").isdigit():
+        if value in seen or value not in assignments:
+            raise PrimitiveError(f"variable-assignment prompt does not define {value!r}")
+        seen.add(value)
+        value = assignments[value]
+    return value
+
+
+score = exact_match
