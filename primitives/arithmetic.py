@@ -5,8 +5,9 @@ more digits, `*` (which binds tighter than + and -), negative operands (written 
 and the `assign` form, which first assigns each operand to a variable and then asks for the expression over
 the variable names.
 
-Template names: `expression` (text, e.g. `3 + (-4)` or `a + b`), `operands`, `operators`, `names` (assign form
-only), `config`. The solver reads `name = number` lines and `What is EXPRESSION?`; a user template must keep both.
+Template names: `expression` (text, e.g. `3 + (-4)` or `a + b`), `operands`, `operators`, `names` and
+`assignments` ((name, operand) pairs; assign form only), `config`. The solver reads `name = number` lines and
+`What is EXPRESSION?`; a user template must keep both.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ def answer(meta: dict) -> str:
 
 def template_context(meta: dict, config: Config) -> dict:
     return {"expression": meta["expression"], "operands": meta["operands"], "operators": meta["operators"],
-            "names": meta.get("names", []), "config": config}
+            "names": meta.get("names", []), "assignments": list(zip(meta.get("names", []), meta["operands"])),
+            "config": config}
 
 
 def enumerate_problems(config: Config, limit: int) -> list[dict] | None:

@@ -5,7 +5,7 @@ Depth 0 asks for a variable assigned a number (`a=1, b=2, b=?` -> 2); depth 1 as
 rest are same-depth distractors), plus `distractor_chains` shorter ones. Base values are distinct, so chance is
 1/chains. The math and code forms follow PAPER.md section 3.
 
-Template names: `statements` (list of {name, value} in prompt order), `query`, `depth`, `config`.
+Template names: `statements` (list of (name, value) pairs in prompt order), `query`, `depth`, `config`.
 The solver reads lines `name=value` / `name = value` and `... value of NAME?`; a user template must keep both.
 """
 
@@ -118,8 +118,7 @@ def answer(meta: dict) -> str:
 
 
 def template_context(meta: dict, config: Config) -> dict:
-    statements = [{"name": name, "value": value} for name, value in zip(meta["names"], meta["values"])]
-    return {"statements": statements, "query": meta["query"], "depth": meta["depth"], "config": config}
+    return {"statements": list(zip(meta["names"], meta["values"])), "query": meta["query"], "depth": meta["depth"], "config": config}
 
 
 def enumerate_problems(config: Config, limit: int) -> None:

@@ -1,0 +1,191 @@
+"""`primbench generate`'s library side: write presets to one folder each, with a manifest and a dataset card.
+
+Nothing is half-written: every count is checked against the splits' capacity before a file is opened, the
+presets are written into a hidden temporary folder inside the output folder, and each preset folder is renamed
+into place only once all of them are complete. Every written record is re-checked against the split its prompt
+hashes to, in constant memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from primitives.dataset import SPLIT_SHARES, SPLITS, PrimitiveDataset, load_template, split_of
+from primitives.errors import PrimitiveError
+from primitives.export import SUFFIXES, check_format, file_hashes, write_split
+from primitives.knobs import knob_specs
+from primitives.registry import PRESETS, build_dataset, get_preset
+
+PROGRESS_THRESHOLD = 20_000  # records; smaller runs finish too fast for a progress bar to help
+# Counts used when the user gives none; each is capped at what the split holds (PSM's test split has ~28).
+DEFAULT_COUNTS = {"train": 1000, "validation": 200, "test": 500}
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("primbench")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_datasets(presets: list[str], seed: int, overrides: dict[str, Any] | None = None,
+                   template: str | Path | None = None) -> list[PrimitiveDataset]:
+    """One dataset per preset; each `--set` knob goes to the presets whose primitive has it."""
+    for name in presets:
+        get_preset(name)
+    overrides = overrides or {}
+    knob_names = {name: {spec.name for spec in knob_specs(type(PRESETS[name].config()))} for name in presets}
+    for knob_name in overrides:
+        if not any(knob_name in names for names in knob_names.values()):
+            build_dataset(presets[0], seed, {knob_name: overrides[knob_name]})  # raises, naming the nearest knob
+    return [build_dataset(name, seed, {k: v for k, v in overrides.items() if k in knob_names[name]}, template)
+            for name in presets]
+
+
+def _prepare_output(out: Path, overwrite: bool) -> bool:
+    """Make sure `out` is a writable folder we may fill; returns whether it was created here."""
+    if out.exists() and not out.is_dir():
+        raise PrimitiveError(f"--out {out} is a file; pass a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise PrimitiveError(f"--out {out} is not empty; pass --overwrite to replace its preset folders, "
+                             f"or choose an empty folder")
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PrimitiveError(f"cannot create --out {out}: {error.strerror}; choose a writable folder")
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise PrimitiveError(f"--out {out} is not writable; choose a writable folder")
+    return created
+
+
+def _command(dataset: PrimitiveDataset, counts: dict[str, int], fmt: str, overrides: dict[str, Any]) -> str:
+    parts = ["primbench", "generate", dataset.preset.name, "--out", "DIR", "--seed", str(dataset.seed),
+             "--n-train", str(counts["train"]), "--n-val", str(counts["validation"]),
+             "--n-test", str(counts["test"]), "--format", fmt]
+    for name, value in overrides.items():
+        parts += ["--set", f"{name}={value}"]
+    if dataset.template_source is not None:
+        parts += ["--template", Path(dataset.template_name).name]
+    return shlex.join(parts)
+
+
+def _checked(records, split: str, bar):
+    """Pass records through, failing loudly if one's prompt does not hash to its split (a generator bug)."""
+    count = 0
+    for count, record in enumerate(records, 1):
+        if split_of(record["prompt"]) != split:
+            raise RuntimeError(f"record {record['id']} hashes to split {split_of(record['prompt'])}, not {split}")
+        if bar is not None and count % 1024 == 0:
+            bar.update(1024)
+        yield record
+    if bar is not None:
+        bar.update(count % 1024)
+
+
+def write_preset(dataset: PrimitiveDataset, folder: Path, counts: dict[str, int], fmt: str,
+                 overrides: dict[str, Any] | None = None, bar=None) -> dict:
+    """Write one preset's splits, manifest.json and README.md into `folder` (which must not exist yet)."""
+    folder.mkdir()
+    split_files = {split: f"{split}{SUFFIXES[fmt]}" for split in SPLITS}
+    for split in SPLITS:
+        write_split(_checked(dataset.records(split, counts[split]), split, bar), folder / split_files[split], fmt)
+    source = dataset.template_source
+    if source is None:
+        source = Path(load_template(dataset.template_name).filename).read_text(encoding="utf-8")
+    capacity = {split: dataset.capacity(split) for split in SPLITS}
+    overrides = {k: v for k, v in (overrides or {}).items() if k in dataset.knobs}
+    manifest = {
+        "primbench_version": package_version(),
+        "preset": dataset.preset.name,
+        "primitive": dataset.preset.primitive,
+        "variant": dataset.preset.variant,
+        "description": dataset.preset.description,
+        "seed": dataset.seed,
+        "knobs": dataset.knobs,
+        "template": {"name": Path(dataset.template_name).name,
+                     "sha256": hashlib.sha256(source.encode()).hexdigest()},
+        "format": fmt,
+        "counts": dict(counts),
+        "capacity": capacity,
+        "split_shares": SPLIT_SHARES,
+        "split_files": split_files,
+        "files": file_hashes(folder, split_files.values()),
+        "command": _command(dataset, counts, fmt, overrides),
+    }
+    total = sum(counts.values())
+    card = load_template("dataset_card.md.j2").render(
+        preset=dataset.preset, version=manifest["primbench_version"], seed=dataset.seed, command=manifest["command"],
+        counts=counts, capacity=capacity, knobs=dataset.knobs, template_name=manifest["template"]["name"],
+        template_sha256=manifest["template"]["sha256"], example=dataset.record("train", 0),
+        data_files=split_files if fmt != "hf" else None,
+        size_category="n<1K" if total < 1_000 else "1K<n<10K" if total < 10_000 else
+        "10K<n<100K" if total < 100_000 else "100K<n<1M" if total < 1_000_000 else "1M<n<10M")
+    (folder / "README.md").write_text(card + "\n", encoding="utf-8")
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def resolve_counts(dataset: PrimitiveDataset, counts: dict[str, int | None]) -> dict[str, int]:
+    """Counts the user gave are checked against capacity; missing ones are the defaults capped at capacity."""
+    resolved = {}
+    for split in SPLITS:
+        wanted = counts.get(split)
+        if wanted is None:
+            capacity = dataset.capacity(split)
+            wanted = DEFAULT_COUNTS[split] if capacity is None else min(DEFAULT_COUNTS[split], capacity)
+        elif wanted < 1:
+            raise PrimitiveError(f"--n-{'val' if split == 'validation' else split} must be at least 1, not {wanted}")
+        resolved[split] = wanted
+    dataset.check_counts(resolved)
+    return resolved
+
+
+def generate(presets: list[str], out: str | Path, counts: dict[str, int | None] | None = None, seed: int = 0,
+             fmt: str = "jsonl", overrides: dict[str, Any] | None = None, template: str | Path | None = None,
+             overwrite: bool = False, progress: bool = True) -> list[dict]:
+    """Write each preset to `out/<preset>/`; returns the manifests. Raises PrimitiveError before writing anything."""
+    check_format(fmt)
+    if not presets:
+        raise PrimitiveError("no presets given; name some (see `primbench list`) or pass --all")
+    datasets = build_datasets(list(dict.fromkeys(presets)), seed, overrides, template)
+    plan = [(dataset, resolve_counts(dataset, counts or {})) for dataset in datasets]
+    out = Path(out)
+    created = _prepare_output(out, overwrite)
+    staging = Path(tempfile.mkdtemp(prefix=".primbench-generate-", dir=out))
+    total = sum(sum(split_counts.values()) for _, split_counts in plan)
+    bar = None
+    if progress and total >= PROGRESS_THRESHOLD:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="rec", desc="generate")
+    try:
+        manifests = []
+        for dataset, split_counts in plan:
+            if bar is not None:
+                bar.set_postfix_str(dataset.preset.name)
+            manifests.append(write_preset(dataset, staging / dataset.preset.name, split_counts, fmt, overrides, bar))
+        for dataset, _ in plan:
+            target = out / dataset.preset.name
+            if target.exists():
+                target.rename(staging / f".replaced-{dataset.preset.name}")
+            (staging / dataset.preset.name).rename(target)
+        return manifests
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(staging)
