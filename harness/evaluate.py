@@ -1,0 +1,258 @@
+"""Score a model on the primbench task registry through lm-eval's Python API.
+
+`evaluate` indexes only our task folder (`TaskManager(include_path=..., include_defaults=False)`: lm-eval's own
+3,000 tasks take ~15 s to index), loads the model once for every task, checks what lm-eval would otherwise fail on
+late or silently (unknown names, too few few-shot examples, a tokenizer without eos), and returns an `EvalResult`
+with one accuracy and stderr per task and group plus lm-eval's raw results. `write_outputs` saves them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, user_error_types
+from harness.models import check_model_source, check_tokenizer, load_model_error, load_tokenizer
+
+DEFAULT_TASKS = ("reasoning_primitives",)
+DEFAULT_SEED = 1234
+# (metric, filter) that is the headline number of each scoring; lm-eval keys results as "metric,filter".
+HEADLINE = {"loglikelihood": ("acc", "none"), "generate_until": ("exact_match", "strict-match")}
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    """One row of the tidy table: a task or a group, its scoring, accuracy and standard error."""
+
+    name: str
+    kind: str  # "task" or "group"
+    scoring: str  # "loglikelihood" or "generation"
+    accuracy: float
+    stderr: float | None
+    n: int  # items scored (for a group: summed over its tasks)
+    version: Any
+
+
+@dataclasses.dataclass
+class EvalResult:
+    """Scores per task and group, and lm-eval's own results dict (`raw`, with `samples` when logged)."""
+
+    scores: list[Score]
+    raw: dict
+
+    def score(self, name: str) -> Score:
+        for row in self.scores:
+            if row.name == name:
+                return row
+        raise KeyError(f"{name} was not evaluated; evaluated: {', '.join(row.name for row in self.scores)}")
+
+    def accuracy(self, name: str) -> float:
+        return self.score(name).accuracy
+
+    @property
+    def tasks(self) -> dict[str, Score]:
+        return {row.name: row for row in self.scores if row.kind == "task"}
+
+    @property
+    def groups(self) -> dict[str, Score]:
+        return {row.name: row for row in self.scores if row.kind == "group"}
+
+    @property
+    def samples(self) -> dict[str, list[dict]]:
+        return self.raw.get("samples", {})
+
+    def table(self):
+        """A pandas DataFrame, groups first, one row per task or group."""
+        import pandas as pd
+
+        return pd.DataFrame([dataclasses.asdict(row) for row in self.scores])
+
+
+def tasks_dir() -> Path:
+    from tasks import TASKS_DIR
+
+    return TASKS_DIR
+
+
+def task_manager(metadata: dict | None = None):
+    """A TaskManager over our folder only; `metadata` reaches the tasks' `custom_dataset` (n, seed, knobs, data)."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata or None)
+
+
+def resolve_task_names(requested: Sequence[str], manager) -> list[str]:
+    """Expand commas and globs (`prim_variable_*`); an unknown name raises with the nearest registered names."""
+    known = manager.all_tasks
+    names: list[str] = []
+    for item in requested:
+        for name in (part.strip() for part in item.split(",")):
+            if not name:
+                continue
+            matches = fnmatch.filter(known, name) if any(ch in name for ch in "*?[") else [name] * (name in known)
+            if not matches:
+                near = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+                hint = f"did you mean {', '.join(near)}?" if near else "`primbench list` shows the presets"
+                raise HarnessError(f"unknown task or group {name!r}; {hint} (tasks are named prim_<preset>)")
+            names.extend(match for match in matches if match not in names)
+    if not names:
+        raise HarnessError("no task given; e.g. --tasks reasoning_primitives")
+    return names
+
+
+def evaluate(model, tasks: Sequence[str] = DEFAULT_TASKS, shots: int = 5, limit: int | None = None, *,
+             tokenizer=None, batch_size: int | str = 8, device: str = "cpu", dtype: str | None = None,
+             model_type: str = "hf", model_args: str | dict | None = None, metadata: dict | None = None,
+             seed: int = DEFAULT_SEED, log_samples: bool = True, bootstrap_iters: int = 0,
+             quiet: bool = False) -> EvalResult:
+    """Evaluate `model` on primbench tasks and groups, `shots`-shot from the train split, first `limit` items.
+
+    `model` is a local HF folder or hub name (loaded once for all tasks), an already-loaded transformers model
+    (pass `tokenizer` too; for scoring many checkpoints without reloading), or any lm-eval `LM` instance.
+    `metadata` sets the data (`n`, `n_train`, `seed`, `knobs`, `data`; see tasks/data.py). `seed` fixes the
+    few-shot draw. Stderrs of accuracies are closed-form, so `bootstrap_iters` matters only for other metrics.
+    """
+    from lm_eval import simple_evaluate
+
+    if shots < 0:
+        raise HarnessError(f"--shots must be 0 or more, not {shots}")
+    if limit is not None and limit < 1:
+        raise HarnessError(f"--limit must be 1 or more, not {limit}")
+    if quiet:
+        for name in ("lm_eval", "lm-eval", "transformers", "datasets"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    manager = task_manager(metadata)
+    names = resolve_task_names(tasks, manager)
+    lm = _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args)
+    try:
+        loaded = manager.load(names)
+    except ValueError as error:  # lm-eval refuses a task named twice, e.g. in two requested groups
+        if isinstance(error, user_error_types()):
+            raise
+        raise HarnessError(f"{error}; ask for each task once") from None
+    _check_fewshot_pools(loaded["tasks"], shots)
+    _size_generation(loaded["tasks"])
+    top_level = [loaded["groups"][name] if name in loaded["groups"] else loaded["tasks"][name] for name in names]
+    raw = simple_evaluate(model=lm, tasks=top_level, task_manager=manager, num_fewshot=shots, limit=limit,
+                          log_samples=log_samples, bootstrap_iters=bootstrap_iters, random_seed=seed,
+                          numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+    return EvalResult(scores=_scores(raw, loaded), raw=raw)
+
+
+def _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args):
+    """Turn what the caller gave into an lm-eval `LM`, loading weights once and failing in one line."""
+    from lm_eval.api.model import LM
+    from lm_eval.api.registry import get_model
+    from lm_eval.utils import simple_parse_args_string
+
+    if isinstance(model, LM):
+        return model
+    extra = simple_parse_args_string(model_args) if isinstance(model_args, str) else dict(model_args or {})
+    if not isinstance(model, (str, Path)):  # an in-memory transformers model
+        from lm_eval.models.huggingface import HFLM
+
+        if tokenizer is None:
+            raise HarnessError("pass tokenizer= together with an in-memory model")
+        check_tokenizer(tokenizer, type(model).__name__)
+        return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, **extra)
+    model = str(model)
+    try:
+        model_class = get_model(model_type)
+    except (KeyError, ValueError):
+        from lm_eval.api.registry import model_registry
+
+        raise HarnessError(f"unknown --model-type {model_type!r}; lm-eval knows "
+                           f"{', '.join(sorted(model_registry))}") from None
+    arguments = {"pretrained": model, **({"dtype": dtype} if dtype else {}), **extra}
+    if model_type in ("hf", "hf-auto", "huggingface"):
+        check_model_source(model)
+        arguments["tokenizer"] = load_tokenizer(model, bool(extra.get("trust_remote_code", False)))
+    try:
+        return model_class.create_from_arg_obj(arguments, {"batch_size": batch_size, "device": device})
+    except ImportError as error:
+        raise HarnessError(f"--model-type {model_type} needs a package that is not installed ({error})") from None
+    except Exception as error:  # noqa: BLE001 - transformers signals corrupt weights with many exception types
+        raise load_model_error(model, error) from None
+
+
+def _check_fewshot_pools(tasks: dict, shots: int) -> None:
+    for name, task in tasks.items():
+        pool = len(task.dataset[task.config.fewshot_split])
+        if shots > pool:
+            raise HarnessError(f"{name}: --shots {shots} is more than the {pool} train items it draws examples "
+                               f"from; use --shots {pool} or fewer, or a larger pool: --metadata n_train={shots}")
+
+
+def _size_generation(tasks: dict) -> None:
+    """Fit `max_gen_toks` to the longest answer actually loaded (knobs in --metadata can lengthen answers)."""
+    for task in tasks.values():
+        if task.config.output_type == "generate_until":
+            longest = max(len(answer) for split in task.dataset.values() for answer in split["answer"])
+            task.set_config(key="generation_kwargs", value={"max_gen_toks": longest + 2}, update=True)
+
+
+def _scores(raw: dict, loaded: dict) -> list[Score]:
+    """Tidy rows from lm-eval's results: groups first (in request order), then tasks by name."""
+    results, counts, versions = raw["results"], raw.get("n-samples", {}), raw.get("versions", {})
+
+    def row(name: str, kind: str, output_type: str, n: int) -> Score:
+        metric, filter_name = HEADLINE[output_type]
+        stderr = results[name].get(f"{metric}_stderr,{filter_name}")
+        return Score(name=name, kind=kind, scoring="loglikelihood" if output_type == "loglikelihood" else "generation",
+                     accuracy=float(results[name][f"{metric},{filter_name}"]),
+                     stderr=float(stderr) if isinstance(stderr, (int, float)) else None, n=n,
+                     version=versions.get(name))
+
+    task_rows = {name: row(name, "task", task.config.output_type, counts.get(name, {}).get("effective", 0))
+                 for name, task in loaded["tasks"].items()}
+    group_rows = []
+    for name, group in loaded["groups"].items():
+        members = [task.task_name for task in group.get_all_tasks()]
+        output_types = {loaded["tasks"][member].config.output_type for member in members}
+        if name in results and len(output_types) == 1:
+            group_rows.append(row(name, "group", output_types.pop(), sum(task_rows[m].n for m in members)))
+    return group_rows + [task_rows[name] for name in sorted(task_rows)]
+
+
+def markdown_table(result: EvalResult) -> str:
+    """The tidy table as Markdown: accuracy and stderr per group and task."""
+    lines = ["| name | kind | scoring | n | accuracy | stderr | version |", "|---|---|---|---:|---:|---:|---|"]
+    for row in result.scores:
+        stderr = "-" if row.stderr is None else f"{row.stderr:.4f}"
+        lines.append(f"| {row.name} | {row.kind} | {row.scoring} | {row.n} | {row.accuracy:.4f} | {stderr} "
+                     f"| {row.version} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write lm-eval's results JSON, its samples (one JSONL per task) and the table as CSV and Markdown.
+
+    Each file goes to a temporary name in `out_dir` and is renamed, so a crash leaves no half-written file.
+    """
+    import json
+
+    from lm_eval.utils import handle_non_serializable
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {key: value for key, value in result.raw.items() if key != "samples"}
+    texts = {
+        "results.json": json.dumps(summary, indent=2, default=handle_non_serializable, ensure_ascii=False),
+        "scores.csv": result.table().to_csv(index=False),
+        "scores.md": markdown_table(result),
+    }
+    for task, samples in sorted(result.samples.items()):
+        texts[f"samples_{task}.jsonl"] = "".join(
+            json.dumps(sample, default=handle_non_serializable, ensure_ascii=False) + "\n" for sample in samples)
+    written = {}
+    for name, text in texts.items():
+        scratch = out / f".{name}.tmp"
+        scratch.write_text(text)
+        scratch.replace(out / name)
+        written[name] = out / name
+    return written

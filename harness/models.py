@@ -1,0 +1,84 @@
+"""Checks on a model folder and its tokenizer, done before lm-eval touches them.
+
+lm-eval and transformers answer a missing file, a broken config or a tokenizer without an end-of-sequence token
+with long tracebacks deep inside loading or, worse, halfway through an evaluation. These checks turn each of
+those into one `HarnessError` line that names the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.gguf", "*.safetensors.index.json")
+
+
+def looks_like_hub_name(model: str) -> bool:
+    """`org/name` with no local meaning: something only a model hub could resolve."""
+    parts = model.split("/")
+    return len(parts) == 2 and all(parts) and not model.startswith((".", "~")) and not Path(model).exists()
+
+
+def check_model_source(model: str) -> None:
+    """Raise `HarnessError` unless `model` is a loadable local HF folder, or a hub name while a hub is reachable."""
+    path = Path(model).expanduser()
+    if not path.exists():
+        if looks_like_hub_name(model) and os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "", "false", "False"):
+            return  # transformers resolves it against the hub
+        raise HarnessError(
+            f"model folder {model!r} does not exist; pass a local Hugging Face folder (config.json, weights, "
+            "tokenizer files), e.g. runs/tiny-midas/final"
+            + (" (hub names need HF_HUB_OFFLINE=0 and network access)" if looks_like_hub_name(model) else "")
+        )
+    if not path.is_dir():
+        raise HarnessError(f"model {model!r} is a file, not a folder; pass the folder that holds config.json")
+    config_path = path / "config.json"
+    if not config_path.is_file():
+        raise HarnessError(f"{model!r} has no config.json, so it is not a Hugging Face model folder; "
+                           "save the model with `save_pretrained` or point at the folder that holds config.json")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise HarnessError(f"{config_path} is corrupt ({error}); re-save the model with `save_pretrained`") from None
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise HarnessError(f"{config_path} has no model_type; re-save the model with `save_pretrained`")
+    if not any(any(path.glob(pattern)) for pattern in WEIGHT_PATTERNS):
+        raise HarnessError(f"{model!r} holds no weights (model.safetensors or pytorch_model.bin); "
+                           "re-save the model with `save_pretrained`")
+
+
+def load_tokenizer(model: str, trust_remote_code: bool = False):
+    """Load the tokenizer next to a model and make it usable for scoring (see `check_tokenizer`)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError, json.JSONDecodeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise HarnessError(f"could not load the tokenizer of {model!r} ({first_line}); "
+                           "save one into the folder with `tokenizer.save_pretrained`") from None
+    return check_tokenizer(tokenizer, model)
+
+
+def check_tokenizer(tokenizer, where: str):
+    """Require an end-of-sequence token, and pad with it when the tokenizer has no pad token.
+
+    Generation stops on eos and lm-eval pads batches; a tokenizer with neither cannot be scored. A missing pad
+    alone is common (Llama has none) and harmless: padding is masked, so eos serves.
+    """
+    if tokenizer.eos_token is None:
+        raise HarnessError(f"the tokenizer of {where} has no eos_token (needed to stop generation and to pad); "
+                           "set eos_token in its tokenizer_config.json or on the tokenizer before saving it")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model_error(model: str, error: BaseException) -> HarnessError:
+    """One line for a model folder whose weights transformers could not read."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return HarnessError(f"could not load the model in {model!r} ({message[:200]}); "
+                        "the weights may be truncated or from another architecture: re-save with `save_pretrained`")

@@ -1,0 +1,90 @@
+"""The lm-eval task folder: every task and group is found, renders its items, and matches the primitives."""
+
+import pytest
+import yaml
+from lm_eval.tasks import TaskManager
+
+from primitives.registry import PAPER_SUITE, PRESETS, PRIMITIVES, build_dataset
+from tasks import TASKS_DIR
+from tasks import registry
+
+SMALL = {"n": 3, "n_train": 6, "seed": 5}
+
+
+@pytest.fixture(scope="module")
+def manager():
+    return TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=SMALL)
+
+
+def test_committed_yaml_equals_what_the_registry_renders():
+    """A preset added to primitives without `python -m tasks.registry` fails here, not silently in lm-eval."""
+    assert registry.stale_files() == []
+
+
+def test_every_expected_task_and_group_is_registered(manager):
+    """lm-eval skips a YAML it cannot parse without a word, so each name is checked."""
+    tasks, groups = registry.expected_names()
+    assert len(tasks) == 2 * len(PRESETS) and len(groups) == 2 * (1 + len(PRIMITIVES))
+    assert sorted(manager.all_subtasks) == sorted(tasks)
+    assert sorted(manager.all_groups) == sorted(groups)
+    assert "prim_variable_assignment_d1_code" in tasks and "prim_variable_assignment_d1_code_gen" in tasks
+    assert {"reasoning_primitives", "reasoning_primitives_gen", "reasoning_primitives_arithmetic"} <= set(groups)
+
+
+def test_groups_hold_the_paper_suite_and_each_primitive(manager):
+    loaded = manager.load(["reasoning_primitives", "reasoning_primitives_gen"])
+    members = {name: sorted(loaded["group_map"][name]) for name in ("reasoning_primitives", "reasoning_primitives_gen")}
+    assert members["reasoning_primitives"] == sorted(f"prim_{p}" for p in PAPER_SUITE)
+    assert members["reasoning_primitives_gen"] == sorted(f"prim_{p}_gen" for p in PAPER_SUITE)
+    for primitive in PRIMITIVES:
+        group = yaml.safe_load((TASKS_DIR / "groups" / f"reasoning_primitives_{primitive}.yaml").read_text())
+        assert sorted(group["task"]) == sorted(f"prim_{p}" for p, s in PRESETS.items() if s.primitive == primitive)
+        assert group["aggregate_metric_list"] == [
+            {"metric": "acc", "aggregation": "mean", "weight_by_size": False}]
+
+
+def test_every_file_carries_a_version():
+    for path in TASKS_DIR.glob("**/*.yaml"):
+        config = yaml.safe_load(path.read_text().replace("!function", ""))
+        if "task" in config or "group" in config:
+            assert config["metadata"]["version"] == 1.0, path
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_each_task_pair_serves_the_generator_records_in_both_scorings(manager, preset):
+    loaded = manager.load([f"prim_{preset}", f"prim_{preset}_gen"])["tasks"]
+    loglik, generation = loaded[f"prim_{preset}"], loaded[f"prim_{preset}_gen"]
+    dataset = build_dataset(preset, SMALL["seed"])
+    expected_test = [record["prompt"] for record in dataset.records("test", SMALL["n"])]
+    expected_train = [record["answer"] for record in dataset.records("train", SMALL["n_train"])]
+    for task in (loglik, generation):
+        docs = list(task.test_docs())
+        assert [task.doc_to_text(doc) for doc in docs] == expected_test
+        assert [doc["answer"] for doc in task.training_docs()] == expected_train
+        assert task.config.num_fewshot == 5
+    doc = loglik.test_docs()[0]
+    # loglikelihood continues the prompt with " answer"; generation's gold is the bare answer; examples agree
+    assert (loglik.config.target_delimiter + loglik.doc_to_target(doc)) == " " + doc["answer"]
+    assert (generation.config.target_delimiter, generation.doc_to_target(doc)) == (" ", doc["answer"])
+    example = loglik.training_docs()[0]
+    for task in (loglik, generation):
+        assert task.config.target_delimiter + task.doc_to_target(example) == " " + example["answer"]
+    assert loglik.config.output_type == "loglikelihood"
+    assert [m["metric"] for m in loglik.config.metric_list] == ["acc"]
+    assert generation.config.output_type == "generate_until"
+    kwargs = generation.config.generation_kwargs
+    assert kwargs["until"] == ["\n"] and kwargs["do_sample"] is False
+    longest = max(len(doc["answer"]) for split in generation.dataset.values() for doc in split)
+    assert kwargs["max_gen_toks"] >= longest + 2
+    assert [f["name"] for f in generation.config.filter_list] == ["strict-match", "flexible-extract"]
+
+
+def test_fewshot_context_puts_examples_then_the_item(manager):
+    task = manager.load(["prim_variable_assignment_d0_math"])["tasks"]["prim_variable_assignment_d0_math"]
+    task.set_fewshot_seed(seed=3)
+    doc = task.test_docs()[0]
+    context = task.fewshot_context(doc, num_fewshot=2)
+    shots = context.split("\n\n" + doc["prompt"])[0]
+    train = {(d["prompt"], d["answer"]) for d in task.training_docs()}
+    pieces = [p for p in train if f"{p[0]} {p[1]}" in shots]
+    assert len(pieces) == 2 and context.endswith("\n\n" + doc["prompt"])
