@@ -110,8 +110,9 @@ def generate(config: Config, rng) -> dict:
         if _in_bounds(config, evaluate(operands, operators)):
             names = rng.sample(string.ascii_lowercase, config.operands) if config.form == "assign" else None
             return _meta(config, operands, operators, names)
-    raise PrimitiveError(f"no expression with {config.operands} operands of {config.digits} digit(s) gives a result "
-                         f"in {config.min_result}..{config.max_result}; widen min_result/max_result")
+    raise PrimitiveError(f"no expression with {config.operands} operands of {config.digits} digit(s) drawn in "
+                         f"{MAX_DRAWS} tries gives a result in {config.min_result}..{config.max_result}; "
+                         f"widen min_result/max_result")
 
 
 def answer(meta: dict) -> str:

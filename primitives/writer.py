@@ -99,6 +99,8 @@ def write_preset(dataset: PrimitiveDataset, folder: Path, counts: dict[str, int]
     split_files = {split: f"{split}{SUFFIXES[fmt]}" for split in SPLITS}
     for split in SPLITS:
         write_split(_checked(dataset.records(split, counts[split]), split, bar), folder / split_files[split], fmt)
+    if fmt == "hf":  # makes the preset folder load as one DatasetDict with datasets.load_from_disk
+        (folder / "dataset_dict.json").write_text(json.dumps({"splits": list(SPLITS)}), encoding="utf-8")
     source = dataset.template_source
     if source is None:
         source = Path(load_template(dataset.template_name).filename).read_text(encoding="utf-8")

@@ -9,7 +9,7 @@ import click
 @click.argument("presets", nargs=-1)
 @click.option("--all", "all_presets", is_flag=True, help="Every preset (see `primbench list`).")
 @click.option("--paper", is_flag=True, help="The paper's suite: induction copying, variable assignment d0-d2, PSM.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write one folder per preset.")
+@click.option("--out", required=True, type=click.Path(), help="Folder to write one folder per preset.")
 @click.option("--n-train", type=int, help="Train records [default: 1000, capped at what the split holds].")
 @click.option("--n-val", type=int, help="Validation records [default: 200, capped likewise].")
 @click.option("--n-test", type=int, help="Test records [default: 500, capped likewise].")
