@@ -248,7 +248,11 @@ def validate(config: TrainConfig) -> None:
         f"run.steps ({r.steps}) cannot hold {g.stages} stages (each needs at least one step); "
         f"raise run.steps or lower growth.stages",
     )
-    if g.schedule == "explicit":
+    if g.schedule != "explicit":
+        from model_zoo.schedule import stage_lengths  # here, not at the top: schedule reads this module's types
+
+        stage_lengths(r.steps, g.stages, g.schedule, g.alpha)  # raises when a stage would get no step
+    else:
         _require(
             len(g.stage_steps) == g.stages and sum(g.stage_steps) == r.steps and min(g.stage_steps) >= 1,
             f"growth.stage_steps {g.stage_steps} must list {g.stages} positive lengths summing to run.steps ({r.steps})",

@@ -74,8 +74,11 @@ def _split_chunks(config: TrainConfig) -> tuple[list[tuple[str, bool]], list[tup
     train, val = [], []
     for index, chunk in enumerate(chunks):
         (val if _is_validation(index, config.data.val_fraction) else train).append(chunk)
-    if not val:  # tiny corpora: always hold out at least the last chunk
+    if not val and len(train) > 1:  # small corpora: always hold out at least the last chunk
         val.append(train.pop())
+    if not train or not val:
+        raise ConfigError(f"corpus '{config.data.corpus}' is too small to fill both a training and a validation "
+                          f"part ({len(chunks)} chunk of ~{CHUNK_CHARS} characters); use more text")
     return train, val
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import bisect
 import math
+from typing import TYPE_CHECKING
 
-from model_zoo.config import TrainConfig
 from model_zoo.errors import ConfigError
+
+if TYPE_CHECKING:
+    from model_zoo.config import TrainConfig
 
 
 def stage_lengths(total_steps: int, stages: int, schedule: str = "prop", alpha: float = 1.0,

@@ -1,0 +1,43 @@
+"""`primbench train`: pretrain a baseline, GradStack or MIDAS model from a config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command(name="train")
+@click.option("--config", "config_path", required=True,
+              help="A YAML config, or a shipped name: <micro|tiny|small|base|1b>-<baseline|gradstack|midas>.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Run folder: final/, checkpoints/step_*/, metrics.jsonl, summary.json.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. --set optim.lr=1e-3 --set growth.schedule=uniform (repeatable).")
+@click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out, exactly.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def command(config_path: str, out_dir: Path, overrides: tuple[str, ...], resume: bool, quiet: bool) -> None:
+    """Pretrain a decoder-only Llama with growth method baseline, gradstack or midas.
+
+    The model grows from one block of b layers to k blocks: gradstack copies the top block onto the top,
+    midas copies the middle block (ceil(n/2) of n) and inserts the copy after it; baseline trains all k*b layers
+    from the start. DIR/final/ is a plain Hugging Face folder for `primbench eval`, lm-eval or vLLM.
+
+    \b
+    Examples:
+      primbench train --config tiny-midas --out runs/tiny-midas
+      primbench train --config model_zoo/configs/tiny-gradstack.yaml --out runs/tiny-gs --set run.steps=600
+      primbench train --config tiny-midas --out runs/a --set growth.schedule=prop --set growth.alpha=2
+      primbench train --config tiny-midas --out runs/a --set data.corpus=my_texts/ --set model.vocab_size=8192
+      primbench train --config tiny-midas --out runs/tiny-midas --resume
+      torchrun --nproc_per_node 8 -m model_zoo.train --config base-midas --out runs/base-midas
+    """
+    from model_zoo.config import load_config
+    from model_zoo.train import train
+
+    summary = train(load_config(config_path, list(overrides)), out_dir, resume=resume, progress=not quiet)
+    shown = {k: summary[k] for k in ("method", "steps", "layers", "parameters", "tokens", "baseline_flops_ratio",
+                                     "wall_clock_s", "final_val_loss")}
+    click.echo(json.dumps(shown))
+    click.echo(f"model: {out_dir / 'final'}   log: {out_dir / 'metrics.jsonl'}   summary: {out_dir / 'summary.json'}")
