@@ -118,7 +118,8 @@ def answer(meta: dict) -> str:
 
 
 def template_context(meta: dict, config: Config) -> dict:
-    return {"statements": list(zip(meta["names"], meta["values"])), "query": meta["query"], "depth": meta["depth"], "config": config}
+    return {"statements": list(zip(meta["names"], meta["values"])), "query": meta["query"], "depth": meta["depth"],
+            "config": config}
 
 
 def enumerate_problems(config: Config, limit: int) -> None:

@@ -18,27 +18,27 @@ SEED = 2024
 # sha256 (first 32 hex digits) of the JSON of records 0-2 of train, validation and test under seed 2024.
 # A change here changes every user's data: bump the version and say so in the changelog.
 GOLDEN = {
-    "induction_copy_words": "0b72d8f0bd9bcd08ff7621aeadc67be3",
-    "induction_copy_letters": "e37195baca8dbdcbcda3cd9dcfcae6a7",
-    "induction_copy_digits": "1ef9a016f242990457e64ffdc2485f4b",
-    "induction_copy_syllables": "33c40c3899cd5a3c519d70395741f05b",
-    "induction_copy_words_span": "573ada37577a65794b7d0739626a5760",
-    "induction_copy_words_gap": "725695c98652db37c3358b8617a79b03",
-    "variable_assignment_d0_math": "a4bb1b0505695f48c708903a367ffb8d",
-    "variable_assignment_d0_code": "bdd8b4bb4eb37d432d4e69567f01808f",
-    "variable_assignment_d1_math": "3a86a9a98f4f9b5f91190e42593662e1",
-    "variable_assignment_d1_code": "b25d8f234561c80cd8fbf125f7f8786e",
-    "variable_assignment_d2_math": "fa718c9d0ccb73a66091dfa5bc676b7d",
-    "variable_assignment_d2_code": "98bfb40a18da00f88330b4c85107f49d",
-    "variable_assignment_d3_math": "a27e47f42f72fbd2a430ea55ca8e326d",
-    "variable_assignment_d2_math_interleaved": "6aa418c1b831c6b5c7199a318bca1e4e",
-    "arithmetic_psm": "8d38077cef1d1eba6241b723e2717661",
-    "arithmetic_psm3": "a8f4c49cd03bf2e76019839f97eb3b2e",
-    "arithmetic_two_digit": "3bd7a468922284a82e6d5a8eda9e380d",
-    "arithmetic_mixed": "87694ab531b207cb7150c96e2d919fa2",
-    "arithmetic_negatives": "1fe576c21bd6fcde4f3584eed5c90803",
-    "arithmetic_assign": "df3d847ba3368063e3c2cdb246da2699",
-    "arithmetic_assign3": "55ef82381c3fb7994540efa0e6e2da43",
+    "induction_copy_words": "7e5c6b96ceb97f73aef1e90217412dc9",
+    "induction_copy_letters": "43f762607503d1b4cafcf36d4f65aae6",
+    "induction_copy_digits": "e0df276d0bcf98434815a0d09130d66a",
+    "induction_copy_syllables": "bf746acae5123c8c95849bf6af18c99f",
+    "induction_copy_words_span": "1fb19afb22af711dab42092820638d12",
+    "induction_copy_words_gap": "bcf95300845ba891831db1ecbb00a879",
+    "variable_assignment_d0_math": "13a794c38d5c241ae893decef0130651",
+    "variable_assignment_d0_code": "8fa5f1a8d3d3bce747b251341e814a64",
+    "variable_assignment_d1_math": "f7c779a0f0e45ff7d41882e252dff677",
+    "variable_assignment_d1_code": "9af9688254fd910642c24aee3310e687",
+    "variable_assignment_d2_math": "49503fccff738504850163dd26b3defe",
+    "variable_assignment_d2_code": "96b17ea136de0e29f0ece16871c49afe",
+    "variable_assignment_d3_math": "6d7208675e7b76252c0b49a977bbcbc8",
+    "variable_assignment_d2_math_interleaved": "f9a34249c118d202811bec1d80a80a34",
+    "arithmetic_psm": "56b3248a11fb3f1de13429a871c3bba9",
+    "arithmetic_psm3": "7d8877ce435b993840d0eb5592354c46",
+    "arithmetic_two_digit": "59c96ffd5f6a05aa12393d060774f05f",
+    "arithmetic_mixed": "d2107ca7e53b5b6dfdfefaa2cb3ac003",
+    "arithmetic_negatives": "c887204910875e81d741ba859fdcc456",
+    "arithmetic_assign": "6b655f84dcff225018c981c17d65430c",
+    "arithmetic_assign3": "035f1fc2a9b5b1f0ead7a3f3f7eb9126",
 }
 FINGERPRINT = """
 import hashlib, json
@@ -78,14 +78,14 @@ def test_golden_bytes(name):
 
 
 def test_readable_golden_records():
-    assert build_dataset("arithmetic_psm", SEED).record("test", 0) == {
-        "id": "arithmetic/psm/test/000000", "primitive": "arithmetic", "preset": "arithmetic_psm", "split": "test",
-        "index": 0, "prompt": "What is 8 - 2?\nAnswer:", "answer": "6",
-        "meta": {"operands": [8, 2], "operators": ["-"], "expression": "8 - 2", "result": 6}}
+    assert build_dataset("arithmetic_psm", SEED).record("test", 3) == {
+        "id": "arithmetic/psm/test/000003", "primitive": "arithmetic", "preset": "arithmetic_psm", "split": "test",
+        "index": 3, "prompt": "What is 1 + 4?\nAnswer:", "answer": "5",
+        "meta": {"operands": [1, 4], "operators": ["+"], "expression": "1 + 4", "result": 5}}
     record = build_dataset("induction_copy_words", SEED).record("train", 0)
-    assert record["prompt"] == ("Sequence: grass park boy apple wolf wine plate music grass\n"
+    assert record["prompt"] == ("Sequence: lake sea tail star farm egg cow bone lake\n"
                                 "Continue the sequence with the next 1 word.\nAnswer:")
-    assert record["answer"] == "park"
+    assert record["answer"] == "sea"
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

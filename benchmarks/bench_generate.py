@@ -1,0 +1,126 @@
+"""Examples per second of generate-to-JSONL for every preset, beside reasoning-gym's chain_sum in the same run.
+
+    python benchmarks/bench_generate.py                       # every preset, 4,000 records each
+    python benchmarks/bench_generate.py --n 20000 --presets arithmetic_psm3 variable_assignment_d1_math
+    python benchmarks/bench_generate.py --stream-check 10000000   # peak RSS of a 10M-record `generate`
+
+Each preset writes train, validation and test records in the ratio 3:1:1 (test and validation items cost more
+draws: a prompt must hash into the smaller splits) through `write_split`, the same streaming path `primbench
+generate` uses. chain_sum (reasoning-gym's arithmetic task, `pip install -e '.[bench]'`) is timed writing the
+same number of items as JSON lines, before, between and after the presets; the ratio uses the median of those
+runs, so load from other processes on the machine shifts both sides alike. Target: ratio >= 2 for every preset.
+The stream check runs `primbench generate` in a child process and reports its peak RSS (target: under 200 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from primitives.dataset import SPLITS  # noqa: E402
+from primitives.export import write_split  # noqa: E402
+from primitives.registry import PRESETS, build_dataset  # noqa: E402
+
+TARGET_RATIO = 2.0
+RSS_LIMIT_MB = 200
+
+
+def mix(n: int) -> dict[str, int]:
+    return {"train": 3 * n // 5, "validation": n // 5, "test": n - 3 * n // 5 - n // 5}
+
+
+def preset_rate(name: str, n: int, folder: Path) -> tuple[float, int]:
+    """Records per second writing the 3:1:1 mix to JSONL (capped at what small splits hold)."""
+    dataset = build_dataset(name, 0)
+    counts = {split: min(count, dataset.capacity(split) or count) for split, count in mix(n).items()}
+    dataset.record("train", 0)  # enumerated spaces are built once per dataset; time the steady state
+    start = time.perf_counter()
+    for split in SPLITS:
+        write_split(dataset.records(split, counts[split]), folder / f"{name}-{split}.jsonl")
+    return sum(counts.values()) / (time.perf_counter() - start), sum(counts.values())
+
+
+def chain_sum_rate(n: int, folder: Path) -> float | None:
+    try:
+        import reasoning_gym
+    except ImportError:
+        return None
+    start = time.perf_counter()
+    dataset = reasoning_gym.create_dataset("chain_sum", seed=42, size=n)
+    with open(folder / "chain_sum.jsonl", "w", encoding="utf-8") as stream:
+        for item in dataset:
+            stream.write(json.dumps(item, ensure_ascii=False))
+            stream.write("\n")
+    return n / (time.perf_counter() - start)
+
+
+def stream_check(n: int, preset: str) -> None:
+    """Peak RSS of `primbench generate` writing n train records, against a 1,000-record run of the same."""
+    peaks = {}
+    for count in (1_000, n):
+        with tempfile.TemporaryDirectory() as out:
+            code = ("import resource, sys; from primitives.writer import generate; "
+                    f"generate([{preset!r}], {out + '/d'!r}, {{'train': {count}, 'validation': 1, 'test': 1}}, "
+                    "seed=0, progress=sys.stderr.isatty()); "
+                    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            start = time.perf_counter()
+            result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            peaks[count] = int(result.stdout.split()[-1]) / 1024
+            seconds = time.perf_counter() - start
+        print(f"stream check: {preset}, {count:,} records: peak RSS {peaks[count]:.0f} MB, {seconds:.0f} s "
+              f"({count / seconds:,.0f} records/s incl. startup)")
+    verdict = "meets" if peaks[n] < RSS_LIMIT_MB else "MISSES"
+    print(f"peak RSS grows {peaks[n] - peaks[1_000]:+.1f} MB from 1,000 to {n:,} records; "
+          f"{verdict} the {RSS_LIMIT_MB} MB target")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=4000, help="records per preset (3:1:1 train/validation/test)")
+    parser.add_argument("--presets", nargs="*", default=list(PRESETS))
+    parser.add_argument("--stream-check", type=int, metavar="N", help="also measure peak RSS generating N records")
+    parser.add_argument("--stream-preset", default="arithmetic_assign3")
+    args = parser.parse_args()
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        baselines = [chain_sum_rate(args.n, folder)]
+        for position, name in enumerate(args.presets):
+            rows.append((name, *preset_rate(name, args.n, folder)))
+            if position == len(args.presets) // 2:
+                baselines.append(chain_sum_rate(args.n, folder))
+        baselines.append(chain_sum_rate(args.n, folder))
+
+    baseline = None if baselines[0] is None else statistics.median(baselines)
+    if baseline is None:
+        print("reasoning-gym is not installed (pip install -e '.[bench]'): printing our rates without a baseline")
+    else:
+        runs = ", ".join(f"{rate:,.0f}" for rate in baselines)
+        print(f"chain_sum (reasoning-gym): {baseline:,.0f} items/s (median of {runs})")
+    print(f"{'preset':42s} {'records':>8s} {'records/s':>10s} {'x chain_sum':>12s}")
+    for name, rate, count in rows:
+        ratio = "" if baseline is None else f"{rate / baseline:.2f}{'' if rate / baseline >= TARGET_RATIO else ' <2'}"
+        print(f"{name:42s} {count:8d} {rate:10,.0f} {ratio:>12s}")
+    if baseline is not None:
+        met = sum(rate / baseline >= TARGET_RATIO for _, rate, _ in rows)
+        print(f"{met} of {len(rows)} presets reach {TARGET_RATIO}x chain_sum")
+    if args.stream_check:
+        stream_check(args.stream_check, args.stream_preset)
+    print(f"(this process: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, "
+          f"cpu count {os.cpu_count()})")
+
+
+if __name__ == "__main__":
+    main()
