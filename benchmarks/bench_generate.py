@@ -70,10 +70,11 @@ def stream_check(n: int, preset: str) -> None:
     peaks = {}
     for count in (1_000, n):
         with tempfile.TemporaryDirectory() as out:
-            code = ("import resource, sys; from primitives.writer import generate; "
+            # VmHWM, not ru_maxrss: the latter keeps the high-water mark of the forked parent across exec.
+            code = ("import re, sys; from primitives.writer import generate; "
                     f"generate([{preset!r}], {out + '/d'!r}, {{'train': {count}, 'validation': 1, 'test': 1}}, "
                     "seed=0, progress=sys.stderr.isatty()); "
-                    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+                    "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))")
             start = time.perf_counter()
             result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             peaks[count] = int(result.stdout.split()[-1]) / 1024

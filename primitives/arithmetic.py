@@ -31,7 +31,7 @@ class Config:
                      choices=("expression", "assign"))
     operands: int = knob(2, "numbers in the expression", low=2, high=8)
     digits: int = knob(1, "largest operand has this many digits", low=1, high=6)
-    operators: str = knob("+-", "operators to draw from, any of + - *")
+    operators: str = knob("+-", "operators to draw from", allowed="any of + - * (e.g. +-*)")
     negatives: bool = knob(False, "allow negative operands")
     min_result: int | None = knob(None, "smallest allowed result (none: no bound)")
     max_result: int | None = knob(None, "largest allowed result (none: no bound)")

@@ -21,9 +21,13 @@ _NONE = {"none", "null", "any"}
 
 
 def knob(default: Any, help: str, *, choices: tuple | None = None, low: int | None = None,
-         high: int | None = None) -> Any:
-    """A dataclass field that carries its help text and allowed values for `list` and `validate()`."""
-    return field(default=default, metadata={"help": help, "choices": choices, "low": low, "high": high})
+         high: int | None = None, allowed: str | None = None) -> Any:
+    """A dataclass field that carries its help text and allowed values for `list` and `validate()`.
+
+    `allowed` describes values that neither `choices` nor bounds can (checked by the Config's validate()).
+    """
+    return field(default=default, metadata={"help": help, "choices": choices, "low": low, "high": high,
+                                            "allowed": allowed})
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,12 @@ class KnobSpec:
     choices: tuple | None
     low: int | None
     high: int | None
+    allowed: str | None = None
 
     @property
     def range_text(self) -> str:
+        if self.allowed:
+            return self.allowed
         if self.choices:
             return " | ".join(str(choice) for choice in self.choices)
         if self.kind == "bool":
@@ -69,7 +76,7 @@ def knob_specs(config_cls: type) -> list[KnobSpec]:
     """The knobs of a `Config` dataclass, in declaration order."""
     return [
         KnobSpec(f.name, _kind(config_cls, f.name), f.default, f.metadata["help"], f.metadata["choices"],
-                 f.metadata["low"], f.metadata["high"])
+                 f.metadata["low"], f.metadata["high"], f.metadata["allowed"])
         for f in dataclasses.fields(config_cls)
     ]
 

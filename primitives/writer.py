@@ -22,7 +22,7 @@ from typing import Any
 from primitives.dataset import SPLIT_SHARES, SPLITS, PrimitiveDataset, load_template, split_of
 from primitives.errors import PrimitiveError
 from primitives.export import SUFFIXES, check_format, file_hashes, write_split
-from primitives.knobs import knob_specs
+from primitives.knobs import did_you_mean, knob_specs
 from primitives.registry import PRESETS, build_dataset, get_preset
 
 PROGRESS_THRESHOLD = 20_000  # records; smaller runs finish too fast for a progress bar to help
@@ -44,9 +44,11 @@ def build_datasets(presets: list[str], seed: int, overrides: dict[str, Any] | No
         get_preset(name)
     overrides = overrides or {}
     knob_names = {name: {spec.name for spec in knob_specs(type(PRESETS[name].config()))} for name in presets}
+    every_knob = sorted(set().union(*knob_names.values()))
     for knob_name in overrides:
-        if not any(knob_name in names for names in knob_names.values()):
-            build_dataset(presets[0], seed, {knob_name: overrides[knob_name]})  # raises, naming the nearest knob
+        if knob_name not in every_knob:
+            raise PrimitiveError(f"unknown knob {knob_name!r} for {', '.join(presets)}; "
+                                 f"{did_you_mean(knob_name, every_knob)} (`primbench list` shows every knob)")
     return [build_dataset(name, seed, {k: v for k, v in overrides.items() if k in knob_names[name]}, template)
             for name in presets]
 

@@ -114,5 +114,8 @@ def test_set_applies_to_presets_that_have_the_knob(tmp_path):
                          overrides={"depth": "3"}, progress=False)
     assert manifests[0]["knobs"]["depth"] == 3 and "depth" not in manifests[1]["knobs"]
     assert "--set depth=3" in manifests[0]["command"] and "--set" not in manifests[1]["command"]
-    with pytest.raises(PrimitiveError, match="unknown knob 'dpeth'"):
-        generate(["variable_assignment_d1_math"], tmp_path / "p", COUNTS, seed=0, overrides={"dpeth": "3"})
+    with pytest.raises(PrimitiveError, match="unknown knob 'dpeth' for variable_assignment_d1_math, arithmetic_psm; "
+                                             "did you mean depth"):
+        generate(["variable_assignment_d1_math", "arithmetic_psm"], tmp_path / "p", COUNTS, seed=0,
+                 overrides={"dpeth": "3"})
+    assert not (tmp_path / "p").exists()
