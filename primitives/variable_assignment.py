@@ -3,10 +3,12 @@
 Depth 0 asks for a variable assigned a number (`a=1, b=2, b=?` -> 2); depth 1 asks for an alias of one
 (`c=a, c=?`), depth 2 for an alias of an alias. `chains` chains of that depth are written (one is queried, the
 rest are same-depth distractors), plus `distractor_chains` shorter ones. Base values are distinct, so chance is
-1/chains. The math and code forms follow PAPER.md section 3.
+1/chains. The math and code forms follow PAPER.md section 3; `--set form=compact` writes its one-line example
+form (`a=1, b=2, c=a, c=?`), about half the tokens, for models with short contexts.
 
 Template names: `statements` (list of (name, value) pairs in prompt order), `query`, `depth`, `config`.
-The solver reads lines `name=value` / `name = value` and `... value of NAME?`; a user template must keep both.
+The solver reads `name=value` / `name = value` statements (one per line or comma-separated) and `value of NAME?`
+or `NAME=?`; a user template must keep both.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ VARIABLE_NAMES = string.ascii_lowercase
 
 @dataclass(frozen=True)
 class Config:
-    form: str = knob("math", "surface form (PAPER.md section 3)", choices=("math", "code"))
+    form: str = knob("math", "surface form: math and code follow PAPER.md section 3; compact is its one-line "
+                     "example form (a=1, b=a, b=?) for short contexts", choices=("math", "code", "compact"))
     depth: int = knob(0, "references to follow from the query to a number", low=0, high=25)
     chains: int = knob(5, "chains of full depth; one holds the query", low=1, high=26)
     distractor_chains: int = knob(0, "extra chains shorter than depth (depth >= 1)", low=0, high=25)
@@ -128,16 +131,17 @@ def enumerate_problems(config: Config, limit: int) -> None:
 
 
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*([A-Za-z_]\w*|-?\d+)\s*$", re.MULTILINE)
-_QUESTION = re.compile(r"value of ([A-Za-z_]\w*)\s*\?")
+_QUESTION = re.compile(r"value of ([A-Za-z_]\w*)\s*\?|^\s*([A-Za-z_]\w*)\s*=\s*\?", re.MULTILINE)
 
 
 def solve(prompt: str) -> str:
     """Follow the references from the queried variable, reading only the prompt text."""
-    question = _QUESTION.findall(prompt)
+    statements = prompt.replace(",", "\n")  # the compact form puts all statements on one line
+    question = _QUESTION.findall(statements)
     if not question:
-        raise PrimitiveError("not a variable-assignment prompt: no 'value of NAME?' question found")
-    assignments = dict(_ASSIGNMENT.findall(prompt))
-    value, seen = question[-1], set()
+        raise PrimitiveError("not a variable-assignment prompt: no 'value of NAME?' or 'NAME=?' question found")
+    assignments = dict(_ASSIGNMENT.findall(statements))
+    value, seen = "".join(question[-1]), set()
     while not value.lstrip("-").isdigit():
         if value in seen or value not in assignments:
             raise PrimitiveError(f"variable-assignment prompt does not define {value!r}")

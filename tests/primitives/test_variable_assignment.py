@@ -119,3 +119,17 @@ def test_solver_reads_a_handwritten_prompt():
     assert solve(prompt, "variable_assignment") == "2"
     with pytest.raises(PrimitiveError, match="does not define 'z'"):
         solve("a=z\nWhat is the value of a?", "variable_assignment")
+
+
+def test_compact_form_is_one_line_and_about_half_the_words_of_the_paper_forms():
+    compact = build_dataset("variable_assignment_d1_math", 0, {"form": "compact"})
+    paper = build_dataset("variable_assignment_d1_code", 0)
+    for record in compact.records("train", 300):
+        statement_line, answer_cue = record["prompt"].split("\n")
+        assert answer_cue == "Answer:"
+        assert re.fullmatch(r"([a-z]=\w+, ){10}[a-z]=\?", statement_line)
+        *pairs, question = statement_line.split(", ")
+        values = dict(pair.split("=") for pair in pairs)
+        assert values[values[question[0]]] == record["answer"] == solve(record)
+    words = lambda dataset: sum(len(r["prompt"].split()) for r in dataset.records("test", 50))  # noqa: E731
+    assert words(compact) * 2 < words(paper)
