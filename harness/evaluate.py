@@ -21,6 +21,7 @@ from harness.models import check_model_source, check_tokenizer, load_model_error
 
 DEFAULT_TASKS = ("reasoning_primitives",)
 DEFAULT_SEED = 1234
+HF_MODEL_TYPES = ("hf", "hf-auto", "huggingface")  # lm-eval's names for its transformers backend
 # (metric, filter) that is the headline number of each scoring; lm-eval keys results as "metric,filter".
 HEADLINE = {"loglikelihood": ("acc", "none"), "generate_until": ("exact_match", "strict-match")}
 
@@ -108,14 +109,14 @@ def resolve_task_names(requested: Sequence[str], manager) -> list[str]:
 def evaluate(model, tasks: Sequence[str] = DEFAULT_TASKS, shots: int = 5, limit: int | None = None, *,
              tokenizer=None, batch_size: int | str = 8, device: str = "cpu", dtype: str | None = None,
              model_type: str = "hf", model_args: str | dict | None = None, metadata: dict | None = None,
-             seed: int = DEFAULT_SEED, log_samples: bool = True, bootstrap_iters: int = 0,
+             seed: int = DEFAULT_SEED, log_samples: bool = True, bootstrap_iters: int = 100_000,
              quiet: bool = False) -> EvalResult:
     """Evaluate `model` on primbench tasks and groups, `shots`-shot from the train split, first `limit` items.
 
     `model` is a local HF folder or hub name (loaded once for all tasks), an already-loaded transformers model
     (pass `tokenizer` too; for scoring many checkpoints without reloading), or any lm-eval `LM` instance.
     `metadata` sets the data (`n`, `n_train`, `seed`, `knobs`, `data`; see tasks/data.py). `seed` fixes the
-    few-shot draw. Stderrs of accuracies are closed-form, so `bootstrap_iters` matters only for other metrics.
+    few-shot draw. Accuracy stderrs are closed-form (bootstrap_iters=0 turns every stderr off).
     """
     from lm_eval import simple_evaluate
 
@@ -126,9 +127,11 @@ def evaluate(model, tasks: Sequence[str] = DEFAULT_TASKS, shots: int = 5, limit:
     if quiet:
         for name in ("lm_eval", "lm-eval", "transformers", "datasets"):
             logging.getLogger(name).setLevel(logging.ERROR)
+    # cheap checks first: a typo should not cost a model load
+    if isinstance(model, (str, Path)) and model_type in HF_MODEL_TYPES:
+        check_model_source(str(model))
     manager = task_manager(metadata)
     names = resolve_task_names(tasks, manager)
-    lm = _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args)
     try:
         loaded = manager.load(names)
     except ValueError as error:  # lm-eval refuses a task named twice, e.g. in two requested groups
@@ -137,6 +140,7 @@ def evaluate(model, tasks: Sequence[str] = DEFAULT_TASKS, shots: int = 5, limit:
         raise HarnessError(f"{error}; ask for each task once") from None
     _check_fewshot_pools(loaded["tasks"], shots)
     _size_generation(loaded["tasks"])
+    lm = _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args)
     top_level = [loaded["groups"][name] if name in loaded["groups"] else loaded["tasks"][name] for name in names]
     raw = simple_evaluate(model=lm, tasks=top_level, task_manager=manager, num_fewshot=shots, limit=limit,
                           log_samples=log_samples, bootstrap_iters=bootstrap_iters, random_seed=seed,
@@ -169,8 +173,7 @@ def _language_model(model, tokenizer, batch_size, device, dtype, model_type, mod
         raise HarnessError(f"unknown --model-type {model_type!r}; lm-eval knows "
                            f"{', '.join(sorted(model_registry))}") from None
     arguments = {"pretrained": model, **({"dtype": dtype} if dtype else {}), **extra}
-    if model_type in ("hf", "hf-auto", "huggingface"):
-        check_model_source(model)
+    if model_type in HF_MODEL_TYPES:
         arguments["tokenizer"] = load_tokenizer(model, bool(extra.get("trust_remote_code", False)))
     try:
         return model_class.create_from_arg_obj(arguments, {"batch_size": batch_size, "device": device})
@@ -248,7 +251,8 @@ def write_outputs(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     }
     for task, samples in sorted(result.samples.items()):
         texts[f"samples_{task}.jsonl"] = "".join(
-            json.dumps(sample, default=handle_non_serializable, ensure_ascii=False) + "\n" for sample in samples)
+            json.dumps(_as_saved_by_lm_eval(sample), default=handle_non_serializable, ensure_ascii=False) + "\n"
+            for sample in samples)
     written = {}
     for name, text in texts.items():
         scratch = out / f".{name}.tmp"
@@ -256,3 +260,13 @@ def write_outputs(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
         scratch.replace(out / name)
         written[name] = out / name
     return written
+
+
+def _as_saved_by_lm_eval(sample: dict) -> dict:
+    """A sample the way lm-eval's own `--log_samples` files hold it (so its loaders and viewers read ours)."""
+    from lm_eval.utils import sanitize_list
+
+    arguments = {f"gen_args_{i}": {f"arg_{j}": value for j, value in enumerate(argument)}
+                 for i, argument in enumerate(sample["arguments"])}
+    return {**sample, "arguments": arguments, "resps": sanitize_list(sample["resps"]),
+            "filtered_resps": sanitize_list(sample["filtered_resps"]), "target": str(sample["target"])}

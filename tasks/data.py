@@ -5,7 +5,7 @@ lm-eval hands `custom_dataset` every `--metadata` entry merged with the model ar
 
     n        test items per task (default 500, or all a small knob space holds)
     n_train  few-shot pool per task, drawn from the train split (default 100, or all it holds)
-    seed     dataset seed (default 1234); the few-shot draw has its own seed in lm-eval
+    seed     dataset seed (default 0, as `primbench generate`); the few-shot draw has its own seed
     knobs    {knob: value} applied to every selected preset whose primitive has that knob
     data     a folder written by `primbench generate`; its splits replace the generators
 
@@ -25,7 +25,7 @@ from primitives.errors import PrimitiveError
 
 DEFAULT_TEST_ITEMS = 500
 DEFAULT_TRAIN_ITEMS = 100
-DEFAULT_SEED = 1234
+DEFAULT_SEED = 0  # as `primbench generate`, so its folders and the generators agree
 COLUMNS = ("id", "preset", "split", "index", "prompt", "answer")
 
 

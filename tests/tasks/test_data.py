@@ -48,3 +48,17 @@ def test_knobs_reach_only_the_presets_whose_primitive_has_them():
 def test_bad_metadata_values_name_the_key(bad):
     with pytest.raises(PrimitiveError, match=list(bad)[0]):
         preset_splits("arithmetic_psm", **bad)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_a_generated_folder_serves_the_same_rows_as_the_generators(tmp_path, fmt):
+    from primitives.writer import generate
+
+    generate(["variable_assignment_d2_code"], tmp_path, counts={"train": 6, "validation": 1, "test": 4}, seed=0,
+             fmt=fmt, progress=False)
+    from_folder = preset_splits("variable_assignment_d2_code", n=3, data=str(tmp_path))
+    assert from_folder == preset_splits("variable_assignment_d2_code", n=3, n_train=6, seed=0)
+    with pytest.raises(PrimitiveError, match="holds 4 test items but 5"):
+        preset_splits("variable_assignment_d2_code", n=5, data=str(tmp_path))
+    with pytest.raises(PrimitiveError, match="primbench generate arithmetic_psm"):
+        preset_splits("arithmetic_psm", data=str(tmp_path))
