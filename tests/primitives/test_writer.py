@@ -119,3 +119,12 @@ def test_set_applies_to_presets_that_have_the_knob(tmp_path):
         generate(["variable_assignment_d1_math", "arithmetic_psm"], tmp_path / "p", COUNTS, seed=0,
                  overrides={"dpeth": "3"})
     assert not (tmp_path / "p").exists()
+
+
+def test_datasets_load_dataset_reads_a_jsonl_preset_folder_through_its_card(tmp_path):
+    import datasets
+
+    generate(["induction_copy_words"], tmp_path / "o", COUNTS, seed=2, progress=False)
+    loaded = datasets.load_dataset(str(tmp_path / "o" / "induction_copy_words"), cache_dir=str(tmp_path / "cache"))
+    assert {split: loaded[split].num_rows for split in loaded} == COUNTS
+    assert loaded["test"][0]["prompt"] == read_split(tmp_path / "o/induction_copy_words/test.jsonl")[0]["prompt"]
