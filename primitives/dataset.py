@@ -159,7 +159,9 @@ class PrimitiveDataset:
         if space is None:
             meta, prompt = self._draw(split, index)
         elif index < len(space[split]):
-            meta, prompt = space[split][index]
+            shared, prompt = space[split][index]
+            # A copy, so that a caller editing a record cannot change the cached problem behind later records.
+            meta = {key: list(value) if isinstance(value, list) else value for key, value in shared.items()}
         else:
             raise PrimitiveError(f"{self.preset.name}: split {split} holds {len(space[split])} distinct problems, "
                                  f"so there is no record {index}; widen the knobs with --set or ask for fewer")

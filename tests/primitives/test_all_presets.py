@@ -188,3 +188,11 @@ def test_primitives_import_nothing_heavy_or_of_ours():
             "'tasks', 'model_zoo') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_editing_a_record_does_not_change_later_records():
+    dataset = build_dataset("arithmetic_psm", 0)  # enumerated: problems are cached
+    first = dataset.record("train", 0)
+    first["meta"]["operands"].append(99)
+    first["meta"]["result"] = -1
+    assert dataset.record("train", 0) == build_dataset("arithmetic_psm", 0).record("train", 0)
