@@ -115,6 +115,10 @@ class PrimitiveDataset:
         except jinja2.UndefinedError as error:
             names = ", ".join(sorted(self.primitive.template_context(meta, self.config)))
             raise PrimitiveError(f"template {self.template_name}: {error.message}; available names: {names}")
+        except (jinja2.TemplateError, TypeError, ValueError, LookupError, AttributeError) as error:
+            if self.template_source is None:
+                raise  # a packaged template failing is our bug, not the user's
+            raise PrimitiveError(f"template {self.template_name} fails to render: {error}; fix the template")
         return text.strip()
 
     def _check_user_template(self) -> None:

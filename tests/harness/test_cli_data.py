@@ -66,6 +66,9 @@ def test_show_with_a_user_template(tmp_path):
     template.write_text("{{ nonsense }}")
     assert_user_error(run("show", "arithmetic_psm", "--template", str(template)), "'nonsense' is undefined",
                       "available names")
+    template.write_text("{{ operands + 1 }}")
+    assert_user_error(run("show", "arithmetic_psm", "--template", str(template)), "fails to render",
+                      "fix the template")
     template.write_text("{% for x in %}")
     assert_user_error(run("show", "arithmetic_psm", "--template", str(template)), "fix the jinja2 syntax")
     assert_user_error(run("show", "arithmetic_psm", "--template", str(tmp_path / "missing.j2")),
