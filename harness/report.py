@@ -105,6 +105,9 @@ def table_context(results: dict) -> dict:
         })
     items = [cell["fewshot_n"] for row in rows for cell in row["cells"].values() if cell["fewshot_n"]]
     fewest = min(items) if items else 0
+    marks = [cell[f"{protocol}_signal"] for row in rows for cell in row["cells"].values()
+             for protocol in ("fewshot", "finetuned") if cell[protocol] is not None]
+    tokens = [t["tokens"] for t in training if t["tokens"]]
     return {
         "results": results,
         "methods": methods,
@@ -112,6 +115,9 @@ def table_context(results: dict) -> dict:
         "training": training,
         "fewest_items": fewest,
         "margin_at_half": chance_margin(0.5, fewest) if fewest else None,
+        "measured": len(marks),
+        "at_chance": marks.count(False),
+        "most_tokens": max(tokens) if tokens else None,
         "settings": results.get("settings", {}),
     }
 

@@ -2,9 +2,12 @@
 
 A MIDAS-grown model is conjectured to resemble a looped (weight-shared) model: neighbouring blocks stay close
 because each was copied from the other. We measure that directly: cut the decoder layers into blocks of
-`block_size` consecutive layers, flatten every parameter of a block into one vector (in a fixed order), and take
-the cosine similarity of every pair of block vectors. Only weights are read, so any checkpoint works, trained or
-not, and no data is needed.
+`block_size` consecutive layers, flatten every weight matrix of a block into one vector (in a fixed order), and
+take the cosine similarity of every pair of block vectors. Only weights are read, so any checkpoint works, trained
+or not, and no data is needed.
+
+Norm gains and biases (1-D parameters) are left out: gains start at exactly 1.0 in every layer, and in a small
+model they outweigh the matrices, so two unrelated layers would look 50% alike before any training.
 """
 
 from __future__ import annotations
@@ -102,8 +105,8 @@ def checkpoint_similarity(path: str | Path, block_size: int = 1) -> SimilarityRe
 
 
 def _flatten_layer(layer: nn.Module) -> torch.Tensor:
-    """All parameters of one layer as one float64 vector, in the layer's own (name-sorted) order."""
-    named = sorted(layer.named_parameters(), key=lambda item: item[0])
+    """The weight matrices of one layer as one float64 vector, name-sorted (see the module note on 1-D ones)."""
+    named = sorted(((name, p) for name, p in layer.named_parameters() if p.dim() >= 2), key=lambda item: item[0])
     return torch.cat([parameter.detach().reshape(-1).to(torch.float64) for _, parameter in named])
 
 

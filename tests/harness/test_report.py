@@ -89,6 +89,7 @@ def test_markdown_puts_chance_beside_accuracy_and_states_what_the_scale_shows(tm
     assert "| 0.720 |" in midas and "| 0.500 |" in midas  # FLOPs ratio and neighbouring-block similarity
     assert "## What this scale can and cannot show" in text
     assert "**Cannot show:** whether MIDAS reasons better" in text
+    assert "these models saw at most 2.05e+05 tokens, and 5 of the 12 accuracies above are within noise" in text  # 2 few-shot + 3 fine-tuned PSM
     assert "about ±9.8 points" in text  # 1.96 * sqrt(0.25 / 100)
 
 

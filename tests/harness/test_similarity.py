@@ -24,12 +24,12 @@ def random_llama(layers: int = 4, seed: int = 0) -> LlamaForCausalLM:
 
 
 def numpy_block_vector(model, layer_indices):
-    """An independent flattening: every parameter of the given layers via state_dict names, sorted per layer."""
+    """An independent flattening: the matrices of the given layers via state_dict names, sorted per layer."""
     state = model.state_dict()
     parts = []
     for index in layer_indices:
         prefix = f"model.layers.{index}."
-        for name in sorted(key for key in state if key.startswith(prefix)):
+        for name in sorted(key for key in state if key.startswith(prefix) and state[key].dim() == 2):
             parts.append(state[name].numpy().astype(np.float64).ravel())
     return np.concatenate(parts)
 
@@ -67,6 +67,13 @@ def test_negated_weights_score_minus_one_and_blocks_group_consecutive_layers():
     expected = numpy_cosine(numpy_block_vector(model, [0, 1]), numpy_block_vector(model, [2, 3]))
     assert result.matrix[0][1] == pytest.approx(expected, abs=2e-6)
     assert result.neighbour_mean() == pytest.approx(-1.0, abs=1e-6)
+
+
+def test_norm_gains_do_not_count_so_fresh_layers_look_unrelated():
+    """Every layer's RMSNorm gain starts at 1.0; counting them would make a fresh model look 50% self-similar."""
+    matrix = np.array(block_similarity(random_llama(layers=4)).matrix)
+    off_diagonal = matrix[~np.eye(4, dtype=bool)]
+    assert np.all(np.abs(off_diagonal) < 0.05), matrix
 
 
 def test_block_size_must_divide_the_layer_count():

@@ -1,0 +1,200 @@
+"""`primbench reproduce`: train baseline, GradStack and MIDAS alike, measure all three the same way, report.
+
+Per method the pipeline is a list of stages: train (or take a given checkpoint), few-shot primitives, the
+isoplot (validation loss and few-shot accuracy over saved checkpoints), the fine-tuned protocol, and the block
+similarity. Each finished stage's result is written to `state.json` under `--out` before the next one starts, so
+a re-run (after a crash, or just to redraw the report) skips what is done and renders `results.json` from the
+same stored numbers: byte-identical when nothing new ran. The state file also pins the preset, the given
+checkpoints and the config overrides; a re-run that changes any of them is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from harness import reproduce_models as models
+from harness.errors import HarnessError
+from harness.finetune import FinetuneConfig
+from harness.report import METHODS, write_json, write_report
+
+STATE_FILE = "state.json"
+RESULTS_FILE = "results.json"
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ReproducePreset:
+    """How much evaluation a preset affords; training itself is model_zoo's `<size>-<method>.yaml`."""
+
+    size: str
+    limit: int | None  # test items per task, few-shot and isoplot
+    isoplot_points: int  # saved checkpoints scored besides the final model
+    finetune: FinetuneConfig
+    shots: int = 5  # the paper's few-shot protocol
+    tasks: tuple[str, ...] = ("reasoning_primitives",)
+
+    def to_dict(self) -> dict:
+        return {"size": self.size, "tasks": list(self.tasks),
+                "fewshot": {"shots": self.shots, "limit": self.limit},
+                "isoplot": {"checkpoints": self.isoplot_points, "shots": self.shots, "limit": self.limit},
+                "finetune": self.finetune.to_dict()}
+
+
+# Budgets: `tiny` must finish in 20 minutes on 2 CPU cores including training; `micro` in a test's two minutes.
+PRESETS: dict[str, ReproducePreset] = {
+    "micro": ReproducePreset("micro", limit=8, isoplot_points=1,
+                             finetune=FinetuneConfig(n_train=16, seeds=(0, 1), steps=4, limit=8)),
+    "tiny": ReproducePreset("tiny", limit=100, isoplot_points=2,
+                            finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=48, limit=100)),
+    "small": ReproducePreset("small", limit=200, isoplot_points=4,
+                             finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=64, lr=5e-4, limit=200)),
+    "base": ReproducePreset("base", limit=500, isoplot_points=6,
+                            finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=64, lr=1e-4, limit=500)),
+    "1b": ReproducePreset("1b", limit=500, isoplot_points=8,
+                          finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=64, lr=3e-5, limit=500)),
+}
+
+
+def parse_checkpoints(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """`name=PATH` pairs -> {method: path}; names must be baseline, gradstack or midas, each at most once."""
+    given: dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        name = name.strip()
+        if not sep or not path.strip():
+            raise HarnessError(f"--checkpoints {item!r} must look like name=PATH, e.g. --checkpoints midas=runs/m/final")
+        if name not in METHODS:
+            raise HarnessError(f"--checkpoints name {name!r} is not one of {', '.join(METHODS)}; "
+                               f"e.g. --checkpoints midas={path.strip()}")
+        if name in given:
+            raise HarnessError(f"--checkpoints names {name} twice; give each model once")
+        given[name] = path.strip()
+    return given
+
+
+@dataclass
+class StageBook:
+    """`state.json`: what ran, with which settings, and every finished stage's result."""
+
+    path: Path
+    pins: dict
+    stages: dict = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, out: Path, pins: dict) -> "StageBook":
+        path = out / STATE_FILE
+        if not path.is_file():
+            if out.is_dir() and any(out.iterdir()):
+                raise HarnessError(f"--out {out} already holds files but no {STATE_FILE}, so it is not a "
+                                   "primbench reproduction; pick a new or empty folder")
+            return cls(path, pins)
+        try:
+            saved = json.loads(path.read_text())
+            saved_pins, stages = saved["pins"], saved["stages"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise HarnessError(f"{path} is unreadable; delete it to start this reproduction again") from None
+        for key, what in (("preset", "preset"), ("checkpoints", "--checkpoints"), ("overrides", "--set")):
+            if saved_pins.get(key) != pins[key]:
+                raise HarnessError(f"--out {out} holds a reproduction with {what} {_show(saved_pins.get(key))}, "
+                                   f"not {_show(pins[key])}; use another --out, or rerun with the same {what}")
+        return cls(path, saved_pins, stages)
+
+    def run(self, key: str, compute: Callable[[], dict], log: Callable[[str], None]) -> dict:
+        """The stored result of `key`, or compute, store and return it."""
+        if key in self.stages:
+            log(f"[done] {key}")
+            return self.stages[key]
+        log(f"[run]  {key}")
+        self.stages[key] = compute()
+        write_json({"format": STATE_FORMAT, "pins": self.pins, "stages": self.stages}, self.path)
+        return self.stages[key]
+
+
+def reproduce(preset: str, out: str | Path, checkpoints: dict[str, str] | None = None,
+              overrides: list[str] | tuple[str, ...] = (), log: Callable[[str], None] = print, progress: bool = True) -> dict:
+    """Run (or resume) the whole comparison into `out`; return the results dict also written to results.json."""
+    if preset not in PRESETS:
+        raise HarnessError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    settings = PRESETS[preset]
+    out = Path(out)
+    checkpoints = dict(checkpoints or {})
+    for method, path in checkpoints.items():  # fail before hours of training, not after
+        models.given_source(method, Path(path).expanduser())
+    configs = models.load_configs(settings.size, list(overrides), [m for m in METHODS if m not in checkpoints])
+    pins = {"preset": preset, "checkpoints": checkpoints, "overrides": list(overrides),
+            "command": command_line(preset, out, checkpoints, overrides)}
+    book = StageBook.open(out, pins)
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = book.run("tasks", lambda: models.task_table(settings.tasks), log)
+    task_names = list(tasks)
+    entries = {}
+    for method in METHODS:
+        source = book.run(f"{method}/train", lambda: models.train_or_take(
+            method, out, configs.get(method), checkpoints.get(method), progress), log)
+        entries[method] = _measure(method, source, out, settings, task_names, book, log, progress)
+    results = {
+        "preset": preset,
+        "command": book.pins["command"],
+        "versions": book.run("versions", _versions, log),
+        "settings": {**settings.to_dict(), "overrides": list(overrides), "checkpoints": checkpoints},
+        "tasks": tasks,
+        "models": entries,
+    }
+    write_json(results, out / RESULTS_FILE)
+    write_report(results, out)
+    return results
+
+
+def _measure(method: str, source: dict, out: Path, settings: ReproducePreset, tasks: list[str],
+             book: StageBook, log: Callable[[str], None], progress: bool) -> dict:
+    """Every stage after training for one model, loading the model only if some stage still has to run."""
+    loaded = models.LazyModel(out / source["checkpoint"] if source["source"] == "trained" else Path(source["checkpoint"]))
+    run_dir = models.run_folder(out, source)
+    fewshot = book.run(f"{method}/fewshot", lambda: {"shots": settings.shots, "limit": settings.limit,
+                                                     "accuracy": models.fewshot(loaded, tasks, settings)}, log)
+    isoplot = book.run(f"{method}/isoplot", lambda: {"points": models.isoplot(
+        loaded, run_dir, tasks, settings, fewshot["accuracy"])}, log)
+    tuned = book.run(f"{method}/finetune", lambda: {"tasks": models.finetuned(
+        loaded, tasks, settings.finetune, progress)}, log)
+    similarity = book.run(f"{method}/similarity", lambda: models.similarity(loaded, run_dir), log)
+    final = isoplot["points"][-1] if isoplot["points"] else {}
+    return {
+        "source": source["source"],
+        "checkpoint": source["checkpoint"],
+        "training": source.get("training"),
+        "validation_loss": final.get("validation_loss"),
+        "fewshot": fewshot,
+        "finetuned": tuned["tasks"],
+        "isoplot": isoplot["points"],
+        "similarity": similarity,
+    }
+
+
+def _versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for package in ("primbench", "torch", "transformers", "lm_eval", "datasets", "tokenizers"):
+        try:
+            versions[package] = metadata.version(package.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def command_line(preset: str, out: Path, checkpoints: dict[str, str], overrides) -> str:
+    """The command that (re)produces this folder, for the record in results.json and table.md."""
+    words = ["primbench", "reproduce", "--preset", preset, "--out", str(out)]
+    for name, path in checkpoints.items():
+        words += ["--checkpoints", f"{name}={path}"]
+    for override in overrides:
+        words += ["--set", override]
+    return shlex.join(words)
+
+
+def _show(value) -> str:
+    return json.dumps(value) if not isinstance(value, str) else repr(value)

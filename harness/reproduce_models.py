@@ -1,0 +1,187 @@
+"""The work behind each stage of `primbench reproduce`, one model at a time.
+
+Kept apart from `reproduce.py` (which only sequences stages and keeps the state file) so that each measurement
+is a plain function of a model folder and settings, and each is easy to call on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from harness.errors import HarnessError
+from harness.finetune import FinetuneConfig, finetune
+from harness.similarity import block_similarity, load_causal_lm
+from harness.taskset import chance_level, expand_tasks, score_tasks
+
+CHANCE_ITEMS = 500
+# Numbers from model_zoo's summary.json that the tables report.
+TRAINING_KEYS = ("steps", "tokens", "parameters", "layers", "stage_steps", "flops", "baseline_flops",
+                 "baseline_flops_ratio", "wall_clock_s", "final_val_loss")
+
+
+def load_configs(size: str, overrides: list[str], methods: list[str]) -> dict:
+    """The model_zoo configs `<size>-<method>` with overrides; all must train for the same number of steps."""
+    from model_zoo.config import load_config
+
+    configs = {method: load_config(f"{size}-{method}", overrides) for method in methods}
+    steps = {method: config.run.steps for method, config in configs.items()}
+    if len(set(steps.values())) > 1:
+        raise HarnessError(f"the {size} configs train for different numbers of steps ({steps}); the comparison "
+                           "needs equal steps: add --set run.steps=N")
+    return configs
+
+
+def task_table(requested: tuple[str, ...]) -> dict[str, dict]:
+    """{task: {"chance": ...}} for every task of the requested groups, in order.
+
+    Chance is a property of the task, so it is estimated on CHANCE_ITEMS test items whatever the scoring limit.
+    """
+    return {task: {"chance": chance_level(task, CHANCE_ITEMS)} for task in expand_tasks(list(requested))}
+
+
+def train_or_take(method: str, out: Path, config, given: str | None, progress: bool) -> dict:
+    """Train `method` into out/runs/<method> (resuming a cut-off run), or describe the checkpoint given for it."""
+    if given is not None:
+        return given_source(method, Path(given).expanduser())
+    from model_zoo.checkpoint import list_checkpoints
+    from model_zoo.train import train
+
+    run_dir = out / "runs" / method
+    if (run_dir / "summary.json").is_file() and (run_dir / "final" / "config.json").is_file():
+        summary = json.loads((run_dir / "summary.json").read_text())
+    else:
+        summary = train(config, run_dir, resume=bool(list_checkpoints(run_dir)), progress=progress)
+    return {"source": "trained", "checkpoint": f"runs/{method}/final", "run": f"runs/{method}",
+            "training": _training_stats(summary)}
+
+
+def given_source(method: str, path: Path) -> dict:
+    """A run folder (summary.json beside final/) gives everything; a bare HF folder gives weights only."""
+    from harness.models import check_model_source
+
+    run = path if (path / "summary.json").is_file() else None
+    if run is None and path.name == "final" and (path.parent / "summary.json").is_file():
+        run = path.parent
+    checkpoint = run / "final" if run is not None else path
+    try:
+        check_model_source(str(checkpoint))
+    except HarnessError as error:
+        raise HarnessError(f"--checkpoints {method}: {error}") from None
+    summary = json.loads((run / "summary.json").read_text()) if run is not None else None
+    return {"source": "given", "checkpoint": str(checkpoint), "run": str(run) if run is not None else None,
+            "training": _training_stats(summary) if summary else None}
+
+
+def _training_stats(summary: dict) -> dict:
+    stats = {key: summary.get(key) for key in TRAINING_KEYS}
+    stats["seed"] = summary.get("config", {}).get("run", {}).get("seed")
+    return stats
+
+
+def run_folder(out: Path, source: dict) -> Path | None:
+    if source.get("run") is None:
+        return None
+    return out / source["run"] if source["source"] == "trained" else Path(source["run"])
+
+
+class LazyModel:
+    """A checkpoint loaded on first use, so a re-run whose stages are all done never touches the weights."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._model = self._tokenizer = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = load_causal_lm(self.folder, what="model").eval()
+        return self._model
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from harness.models import load_tokenizer
+
+            self._tokenizer = load_tokenizer(str(self.folder))
+        return self._tokenizer
+
+
+def fewshot(loaded: LazyModel, tasks: list[str], settings) -> dict[str, dict]:
+    return score_tasks(loaded.model, loaded.tokenizer, tasks, shots=settings.shots, limit=settings.limit)
+
+
+def isoplot(loaded: LazyModel, run_dir: Path | None, tasks: list[str], settings,
+            final_accuracy: dict[str, dict]) -> list[dict]:
+    """(validation loss, few-shot accuracy) at evenly spaced saved checkpoints and at the final model.
+
+    A bare checkpoint has no training data to measure validation loss on, so it gets no isoplot.
+    """
+    if run_dir is None:
+        return []
+    from model_zoo.checkpoint import list_checkpoints
+    from model_zoo.config import config_from_dict
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    config = config_from_dict(summary["config"])
+    saved = [folder for folder in list_checkpoints(run_dir) if _step_of(folder) < summary["steps"]]
+    points = []
+    for folder in evenly_spaced(saved, settings.isoplot_points):
+        checkpoint = LazyModel(folder)
+        scores = fewshot(checkpoint, tasks, settings)
+        points.append(_point(_step_of(folder), validation_loss(checkpoint.model, config), scores))
+    points.append(_point(summary["steps"], validation_loss(loaded.model, config), final_accuracy))
+    return points
+
+
+def evenly_spaced(items: list, count: int) -> list:
+    """`count` items spread from first to last (all of them when there are fewer)."""
+    if count <= 0 or not items:
+        return []
+    if count >= len(items):
+        return list(items)
+    if count == 1:
+        return [items[-1]]
+    return [items[round(index * (len(items) - 1) / (count - 1))] for index in range(count)]
+
+
+def _point(step: int, loss: float, scores: dict[str, dict]) -> dict:
+    accuracies = {task: cell["accuracy"] for task, cell in scores.items()}
+    return {"step": step, "validation_loss": loss,
+            "mean_accuracy": sum(accuracies.values()) / len(accuracies) if accuracies else None,
+            "accuracy": accuracies}
+
+
+def _step_of(folder: Path) -> int:
+    return int(folder.name.removeprefix("step_"))
+
+
+@torch.no_grad()
+def validation_loss(model, config) -> float:
+    """Mean next-token loss on the run's fixed validation windows: the number model_zoo logs as val_loss."""
+    from model_zoo.data import prepare_data, val_batches
+
+    data = prepare_data(config)
+    batches = val_batches(data.val, config.run.eval_batches, config.run.micro_batch_size, config.data.seq_len)
+    model.eval()
+    losses = []
+    for batch in batches:
+        logits = model(input_ids=batch[:, :-1]).logits
+        losses.append(F.cross_entropy(logits.float().flatten(0, 1), batch[:, 1:].flatten()).item())
+    return sum(losses) / len(losses)
+
+
+def finetuned(loaded: LazyModel, tasks: list[str], config: FinetuneConfig, progress: bool) -> dict[str, dict]:
+    return finetune(loaded.model, loaded.tokenizer, tasks, config, name=str(loaded.folder), progress=progress).tasks
+
+
+def similarity(loaded: LazyModel, run_dir: Path | None) -> dict:
+    """Block similarity at the growth block size of the run (1 layer per block for a bare checkpoint)."""
+    block_size = 1
+    if run_dir is not None:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        block_size = summary["config"]["growth"]["block_size"]
+    return block_similarity(loaded.model, block_size).to_dict()

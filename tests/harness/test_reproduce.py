@@ -1,0 +1,191 @@
+"""`primbench reproduce` on the micro preset: the whole pipeline, resuming, re-running, given checkpoints, bad input."""
+
+import csv
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from harness import reproduce as reproduce_module
+from harness import reproduce_models
+from harness.cli import main
+from harness.errors import HarnessError
+from harness.reproduce import parse_checkpoints, reproduce
+from harness.reproduce_models import evenly_spaced
+from harness.similarity import checkpoint_similarity
+from primitives.registry import PAPER_SUITE, PRESETS, build_dataset
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+METHODS = ("baseline", "gradstack", "midas")
+PAPER_TASKS = [f"prim_{preset}" for preset in PAPER_SUITE]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A private PRIMBENCH_CACHE and a small corpus of primitive text, so nothing is fetched or shared."""
+    root = tmp_path_factory.mktemp("micro")
+    lines = [f"{r['prompt']} {r['answer']}\n" for preset in PRESETS for r in build_dataset(preset, 7).records("train", 40)]
+    corpus = root / "corpus.txt"
+    corpus.write_text("\n".join(lines))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PRIMBENCH_CACHE", str(root / "cache"))
+        yield {"root": root, "set": [f"data.corpus={corpus}"]}
+
+
+@pytest.fixture(scope="module")
+def micro(cache):
+    """One full micro reproduction, shared by the tests below (about a minute on 2 cores)."""
+    out = cache["root"] / "run"
+    results = reproduce("micro", out, overrides=cache["set"], log=lambda line: None, progress=False)
+    return {"out": out, "results": results, **cache}
+
+
+def no_more_work(monkeypatch):
+    """Make every expensive step fail loudly: a re-run of finished stages must call none of them."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished stage ran again")
+
+    for name in ("fewshot", "isoplot", "finetuned", "similarity", "validation_loss", "task_table"):
+        monkeypatch.setattr(reproduce_models, name, refuse)
+    monkeypatch.setattr("model_zoo.train.train", refuse)
+
+
+def test_the_micro_pipeline_measures_all_three_models(micro):
+    out, results = micro["out"], micro["results"]
+    assert json.loads((out / "results.json").read_text()) == results
+    assert results["preset"] == "micro" and list(results["models"]) == list(METHODS)
+    assert list(results["tasks"]) == PAPER_TASKS
+    assert all(0.0 < info["chance"] < 0.5 for info in results["tasks"].values())
+    flops = {}
+    for method in METHODS:
+        entry = results["models"][method]
+        summary = json.loads((out / "runs" / method / "summary.json").read_text())
+        assert entry["source"] == "trained" and entry["checkpoint"] == f"runs/{method}/final"
+        assert entry["training"]["steps"] == summary["steps"] == 40
+        assert entry["validation_loss"] == pytest.approx(summary["final_val_loss"], abs=1e-6)
+        assert set(entry["fewshot"]["accuracy"]) == set(PAPER_TASKS)
+        assert all(cell["n"] == min(8, build_dataset(task[5:], 1234).capacity("test") or 8)
+                   for task, cell in entry["fewshot"]["accuracy"].items())
+        assert all(len(cell["per_seed"]) == 2 for cell in entry["finetuned"].values())
+        steps = [point["step"] for point in entry["isoplot"]]
+        assert steps == sorted(steps) and steps[-1] == 40 and len(steps) == 2
+        assert entry["isoplot"][-1]["accuracy"] == {t: c["accuracy"] for t, c in entry["fewshot"]["accuracy"].items()}
+        matrix = np.array(entry["similarity"]["matrix"])
+        assert matrix.shape == (4, 4) and np.allclose(np.diag(matrix), 1.0, atol=1e-6)
+        assert entry["similarity"]["matrix"] == checkpoint_similarity(out / "runs" / method / "final").matrix
+        flops[method] = entry["training"]["flops"]
+    assert flops["gradstack"] < flops["baseline"] and flops["midas"] < flops["baseline"]
+
+
+def test_the_report_files_exist_and_parse(micro):
+    out = micro["out"]
+    rows = list(csv.DictReader(io.StringIO((out / "table.csv").read_text())))
+    assert len(rows) == len(METHODS) * 2 * len(PAPER_TASKS)
+    assert {row["model"] for row in rows} == set(METHODS)
+    midas = micro["results"]["models"]["midas"]["fewshot"]["accuracy"]["prim_arithmetic_psm"]["accuracy"]
+    assert float(next(r for r in rows if r["model"] == "midas" and r["protocol"] == "fewshot"
+                      and r["task"] == "prim_arithmetic_psm")["accuracy"]) == midas
+    table = (out / "table.md").read_text()
+    assert "| task | chance |" in table and "## What this scale can and cannot show" in table
+    assert "primbench reproduce --preset micro" in table
+    for name in ("isoplot", "accuracy_fewshot", "accuracy_finetuned", *(f"similarity_{m}" for m in METHODS)):
+        path = out / "plots" / f"{name}.png"
+        assert path.read_bytes()[:8] == PNG_SIGNATURE, name
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            assert image.width >= 400 and image.height >= 400
+
+
+def test_a_rerun_calls_nothing_and_changes_nothing(micro, monkeypatch):
+    out = micro["out"]
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file() and "runs" not in path.parts}
+    no_more_work(monkeypatch)
+    logged = []
+    reproduce("micro", out, overrides=micro["set"], log=logged.append, progress=False)
+    assert all(line.startswith("[done]") for line in logged) and len(logged) == 2 + 5 * 3
+    after = {path: path.read_bytes() for path in out.rglob("*") if path.is_file() and "runs" not in path.parts}
+    assert after.keys() == before.keys()
+    for path, data in before.items():
+        assert after[path] == data, f"{path.name} changed"
+
+
+def test_an_interrupted_run_resumes_to_the_same_results(micro, monkeypatch, tmp_path):
+    """Drop MIDAS's last stages from the state (as a crash would) and resume: only they run, with equal results."""
+    out = tmp_path / "resumed"
+    shutil.copytree(micro["out"], out)
+    state = json.loads((out / "state.json").read_text())
+    for stage in ("midas/finetune", "midas/similarity"):
+        del state["stages"][stage]
+    (out / "state.json").write_text(json.dumps(state))
+    (out / "results.json").unlink()
+    monkeypatch.setattr("model_zoo.train.train", lambda *a, **k: pytest.fail("training ran again"))
+    logged = []
+    reproduce("micro", out, overrides=micro["set"], log=logged.append, progress=False)
+    assert [line for line in logged if line.startswith("[run]")] == ["[run]  midas/finetune", "[run]  midas/similarity"]
+    assert (out / "results.json").read_bytes() == (micro["out"] / "results.json").read_bytes()
+
+
+def test_given_checkpoints_are_measured_without_training(micro, monkeypatch, tmp_path):
+    """Run folders bring their training numbers; a bare HF folder brings weights only (no isoplot, 1-layer blocks)."""
+    runs = micro["out"] / "runs"
+    bare = tmp_path / "bare"
+    shutil.copytree(runs / "midas" / "final", bare)
+    monkeypatch.setattr("model_zoo.train.train", lambda *a, **k: pytest.fail("a given model was trained"))
+    given = {"baseline": str(runs / "baseline"), "gradstack": str(runs / "gradstack" / "final"), "midas": str(bare)}
+    results = reproduce("micro", tmp_path / "out", checkpoints=given, overrides=micro["set"], log=lambda line: None,
+                        progress=False)
+    original = micro["results"]["models"]
+    for method in ("baseline", "gradstack"):
+        entry = results["models"][method]
+        assert entry["source"] == "given" and entry["training"] == original[method]["training"]
+        assert entry["fewshot"] == original[method]["fewshot"] and entry["isoplot"] == original[method]["isoplot"]
+    midas = results["models"]["midas"]
+    assert midas["training"] is None and midas["isoplot"] == [] and midas["validation_loss"] is None
+    assert midas["fewshot"] == original["midas"]["fewshot"] and midas["finetuned"] == original["midas"]["finetuned"]
+    assert "--checkpoints midas=" in results["command"]
+
+
+def test_parse_checkpoints_and_spacing():
+    assert parse_checkpoints(["midas=runs/m", "baseline = runs/b"]) == {"midas": "runs/m", "baseline": "runs/b"}
+    assert evenly_spaced(list(range(10)), 3) == [0, 4, 9]  # round(4.5) == 4
+    assert evenly_spaced([1, 2], 5) == [1, 2] and evenly_spaced([1, 2, 3], 1) == [3] and evenly_spaced([], 2) == []
+    with pytest.raises(HarnessError, match="give each model once"):
+        parse_checkpoints(["midas=a", "midas=b"])
+
+
+def run_cli(*arguments):
+    result = CliRunner().invoke(main, ["reproduce", *arguments, "--quiet"])
+    lines = result.output.strip().splitlines()
+    return result.exit_code, lines[-1] if lines else ""
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--checkpoints", "bigmodel=runs/x"], "--checkpoints name 'bigmodel' is not one of baseline, gradstack, midas"),
+    (["--checkpoints", "midas"], "must look like name=PATH"),
+    (["--checkpoints", "midas={missing}"], "--checkpoints midas: model folder"),
+])
+def test_bad_checkpoints_are_refused_before_any_work(tmp_path, arguments, message):
+    filled = [a.format(missing=tmp_path / "nothing") for a in arguments]
+    code, line = run_cli("--preset", "micro", "--out", str(tmp_path / "out"), *filled)
+    assert code == 2 and line.startswith("error: ") and message in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_folder_of_another_preset_or_settings_is_refused(micro):
+    out = str(micro["out"])
+    code, line = run_cli("--preset", "tiny", "--out", out)
+    assert code == 2 and "holds a reproduction with preset 'micro', not 'tiny'" in line, line
+    code, line = run_cli("--preset", "micro", "--out", out, "--set", "run.steps=80")
+    assert code == 2 and "holds a reproduction with --set" in line and "use another --out" in line, line
+
+
+def test_a_folder_that_is_not_a_reproduction_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    code, line = run_cli("--preset", "micro", "--out", str(tmp_path))
+    assert code == 2 and "is not a primbench reproduction" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
