@@ -145,6 +145,10 @@ def evaluate(model, tasks: Sequence[str] = DEFAULT_TASKS, shots: int = 5, limit:
     raw = simple_evaluate(model=lm, tasks=top_level, task_manager=manager, num_fewshot=shots, limit=limit,
                           log_samples=log_samples, bootstrap_iters=bootstrap_iters, random_seed=seed,
                           numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+    # lm-eval names a pre-built model by its class ("HFLM"); keep what a rerun needs
+    raw["config"]["primbench"] = {"model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
+                                  "tasks": names, "shots": shots, "limit": limit, "metadata": metadata or {},
+                                  "seed": seed, "model_type": model_type, "model_args": model_args}
     return EvalResult(scores=_scores(raw, loaded), raw=raw)
 
 
