@@ -78,6 +78,13 @@ def wrap(model: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
     return DistributedDataParallel(model, device_ids=[runtime.local_rank] if runtime.device.type == "cuda" else None)
 
 
+def reshard(wrapped: torch.nn.Module, runtime: Runtime) -> None:
+    """FSDP2 leaves the root's parameters unsharded after a forward with no backward (evaluation); reshard so the
+    registered parameters are again the ones the optimizer holds."""
+    if runtime.distributed and runtime.parallel == "fsdp":
+        wrapped.reshard()
+
+
 def gradient_sync(wrapped: torch.nn.Module, runtime: Runtime, sync: bool):
     """Skip the gradient all-reduce on all but the last micro-batch of an accumulation."""
     if not runtime.distributed or sync:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from contextlib import nullcontext
@@ -158,26 +159,35 @@ class Trainer:
                 logits = self.forward(input_ids=micro[:, :-1]).logits
             losses.append(F.cross_entropy(logits.float().flatten(0, 1), micro[:, 1:].flatten()).item())
         self.forward.train()
+        distributed.reshard(self.wrapped, self.runtime)
         return distributed.all_mean(sum(losses) / max(1, len(losses)), self.runtime)
 
-    def _save_model(self, folder: Path) -> None:
-        """Model weights + tokenizer as a Hugging Face folder (FSDP2: gathered to full tensors first)."""
+    def _model_saver(self):
+        """A function writing weights + tokenizer as a Hugging Face folder. Every rank must call this (under
+        FSDP2 it gathers the full weights, a collective); only the first rank then calls the returned function."""
+        weights = None
         if self.runtime.parallel == "fsdp" and self.runtime.distributed:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-            weights = get_model_state_dict(self.wrapped, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+            options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            weights = get_model_state_dict(self.wrapped, options=options)
+            if self.config.model.tie_word_embeddings:  # stored once, as save_pretrained does for a plain model
+                weights.pop("lm_head.weight", None)
+
+        def save(folder: Path) -> None:
             self.model.save_pretrained(folder, state_dict=weights)
-        else:
-            self.model.save_pretrained(folder)
-        self.data.tokenizer.save_pretrained(folder)
+            self.data.tokenizer.save_pretrained(folder)
+
+        return save
 
     def save_checkpoint(self) -> None:
-        optimizer_state = named_state(self.wrapped, self.optimizer)  # collective under FSDP: every rank calls it
+        optimizer_state = named_state(self.wrapped, self.optimizer)  # collectives under FSDP: every rank calls them
+        save_model = self._model_saver()
         state = {"step": self.step, "stage": self.stage, "layers": self.layers, "tokens": self.tokens,
                  "flops": self.flops, "elapsed_s": self.elapsed, "data_position": {"next_step": self.step},
                  "optimizer": optimizer_state, "rng": checkpoint.rng_state(), "config": self.config.to_dict()}
         if self.runtime.is_main:
-            checkpoint.save_checkpoint(self.out_dir, self.step, self._save_model, state,
+            checkpoint.save_checkpoint(self.out_dir, self.step, save_model, state,
                                        stage_end=self.step in self.stage_ends, keep_last=self.config.run.keep_last)
         distributed.barrier(self.runtime)
 
@@ -229,8 +239,9 @@ class Trainer:
             "layer_flops_speedup": 1.0 if self.config.growth.method == "baseline" else layer_flops_speedup(self.lengths),
             "wall_clock_s": round(self.elapsed, 3), "final_val_loss": val_loss, "config": self.config.to_dict(),
         }
+        save_model = self._model_saver()
         if self.runtime.is_main:
-            checkpoint.write_hf_folder(self.out_dir / "final", self._save_model)
+            checkpoint.write_hf_folder(self.out_dir / "final", save_model)
             _write_json(self.out_dir / "summary.json", summary)
         distributed.barrier(self.runtime)
         return summary
@@ -281,7 +292,8 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as error:  # same contract as `primbench train`: one line, exit status 2
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""DDP over two CPU processes (gloo, launched by torchrun) matches one process with the same global batch."""
+"""DDP (and FSDP2, slow) over two CPU processes (gloo, torchrun) match one process with the same global batch."""
 
 from __future__ import annotations
 
@@ -28,14 +28,16 @@ def _torchrun(out, corpus_file, *overrides: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
 
 
-def test_ddp_two_processes_match_one(tmp_path, corpus_file):
-    # batch 8 = micro 4 x 2 accumulation on one process, micro 4 x 2 ranks under DDP
+@pytest.mark.parametrize("parallel", ["ddp", pytest.param("fsdp", marks=pytest.mark.slow)])
+def test_two_processes_match_one(tmp_path, corpus_file, parallel):
+    # batch 8 = micro 4 x 2 accumulation on one process, micro 4 x 2 ranks under DDP / FSDP2
     config = micro_config("midas", corpus_file, *SHORT)
     prepare_data(config)  # build the token cache here so both launches read the same files
     single = train(config, tmp_path / "single", progress=False)
-    result = _torchrun(tmp_path / "ddp", corpus_file, *SHORT)
+    result = _torchrun(tmp_path / "ddp", corpus_file, *SHORT, f"run.parallel={parallel}")
     assert result.returncode == 0, result.stderr[-2000:]
-    printed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(result.stdout.strip().splitlines()) == 1  # only rank 0 prints the summary
+    printed = json.loads(result.stdout)
     assert printed["layers"] == 4 and printed["steps"] == 12
     one, two = (load_file(tmp_path / run / "final" / "model.safetensors") for run in ("single", "ddp"))
     assert one.keys() == two.keys()
