@@ -34,16 +34,19 @@ from model_zoo.data import prepare_data, train_batch  # noqa: E402
 from model_zoo.model import build_model  # noqa: E402
 from model_zoo.train import train  # noqa: E402
 
-WORDS = ("river market stone queen farmer boat apple key road bridge sailor teacher counted painted carried "
-         "watched found sold under near after before red silver seven three long empty").split()
+WORDS = (
+    "river market stone queen farmer boat apple key road bridge sailor teacher counted painted carried "
+    "watched found sold under near after before red silver seven three long empty"
+).split()
 
 
 def synthetic_corpus(folder: Path, sentences: int = 30000) -> Path:
     """Offline text for the benchmark (speed does not depend on what the words are)."""
     rng = random.Random(0)
     path = folder / "bench.txt"
-    path.write_text("\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))) + "."
-                              for _ in range(sentences)))
+    path.write_text(
+        "\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))) + "." for _ in range(sentences))
+    )
     return path
 
 
@@ -64,7 +67,9 @@ def plain_loop_tokens_per_s(config, special_ids, tokens, steps: int, device: tor
     model = build_model(config, config.model.num_hidden_layers, special_ids).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.lr, fused=device.type == "cuda")
     batches = [train_batch(tokens, s, 0, config.run.batch_size, config.data.seq_len).to(device) for s in range(steps)]
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    )
     warmup = max(1, steps // 5)
     for index, batch in enumerate(batches):
         if index == warmup:
@@ -101,8 +106,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         corpus = args.corpus or str(synthetic_corpus(scratch))
-        common = [f"data.corpus={corpus}", f"run.steps={args.steps}", "run.eval_every=0", "run.checkpoint_every=0",
-                  "run.log_every=5", f"run.num_threads={args.threads}"]
+        common = [
+            f"data.corpus={corpus}",
+            f"run.steps={args.steps}",
+            "run.eval_every=0",
+            "run.checkpoint_every=0",
+            "run.log_every=5",
+            f"run.num_threads={args.threads}",
+        ]
         # 1. loop overhead: the full-depth baseline through our trainer vs the plain loop, same model and batch
         config = load_config(f"{args.size}-baseline", common)
         data = prepare_data(config)
@@ -110,17 +121,24 @@ def main() -> None:
         plain = plain_loop_tokens_per_s(config, data.special_ids, data.train, args.steps, device)
         train(config, scratch / "ours", progress=False)
         ours = summarise(scratch / "ours")["tokens_per_s"]
-        print(f"loop: model_zoo.train {ours:,.0f} tokens/s vs plain PyTorch {plain:,.0f} tokens/s "
-              f"-> {ours / plain:.3f}x (target >= 0.95x)")
+        print(
+            f"loop: model_zoo.train {ours:,.0f} tokens/s vs plain PyTorch {plain:,.0f} tokens/s "
+            f"-> {ours / plain:.3f}x (target >= 0.95x)"
+        )
         # 2. MIDAS Prop-1 k=6 against the baseline: one layer per block so that any size has six stages
         six = [*common, "growth.stages=6", "growth.block_size=1", "model.num_hidden_layers=6"]
         base = train(load_config(f"{args.size}-baseline", six), scratch / "baseline6", progress=False)
-        midas = train(load_config(f"{args.size}-midas", [*six, "growth.schedule=prop", "growth.alpha=1"]),
-                      scratch / "midas6", progress=False)
+        midas = train(
+            load_config(f"{args.size}-midas", [*six, "growth.schedule=prop", "growth.alpha=1"]),
+            scratch / "midas6",
+            progress=False,
+        )
         speedup = base["wall_clock_s"] / midas["wall_clock_s"]
-        print(f"stacking: baseline {base['wall_clock_s']:.1f}s vs MIDAS Prop-1 k=6 {midas['wall_clock_s']:.1f}s "
-              f"-> {speedup:.3f}x wall-clock; FLOPs ratio {midas['baseline_flops_ratio']:.3f}x "
-              f"(layers only {midas['layer_flops_speedup']:.3f}x)")
+        print(
+            f"stacking: baseline {base['wall_clock_s']:.1f}s vs MIDAS Prop-1 k=6 {midas['wall_clock_s']:.1f}s "
+            f"-> {speedup:.3f}x wall-clock; FLOPs ratio {midas['baseline_flops_ratio']:.3f}x "
+            f"(layers only {midas['layer_flops_speedup']:.3f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,19 @@ from model_zoo.errors import ConfigError
 STATE_FILE = "trainer_state.pt"
 INDEX_FILE = "checkpoint.json"
 # run.* keys a resumed run may change: they affect logging, speed or placement, not the optimisation itself
-RESUMABLE_CHANGES = {"log_every", "eval_every", "eval_batches", "checkpoint_every", "keep_last", "device",
-                     "compile", "parallel", "num_threads", "peak_flops", "micro_batch_size"}
+RESUMABLE_CHANGES = {
+    "log_every",
+    "eval_every",
+    "eval_batches",
+    "checkpoint_every",
+    "keep_last",
+    "device",
+    "compile",
+    "parallel",
+    "num_threads",
+    "peak_flops",
+    "micro_batch_size",
+}
 
 
 def checkpoint_dir(out_dir: Path, step: int) -> Path:
@@ -72,8 +83,9 @@ def prune(out_dir: Path, keep_last: int) -> None:
         shutil.rmtree(old)
 
 
-def save_checkpoint(out_dir: Path, step: int, save_model: Any, trainer_state: dict[str, Any], stage_end: bool,
-                    keep_last: int) -> Path:
+def save_checkpoint(
+    out_dir: Path, step: int, save_model: Any, trainer_state: dict[str, Any], stage_end: bool, keep_last: int
+) -> Path:
     """Write one checkpoint; `save_model(folder)` writes the HF files (model and tokenizer)."""
     index = {"step": step, "stage": trainer_state["stage"], "layers": trainer_state["layers"], "stage_end": stage_end}
 
@@ -96,11 +108,13 @@ def load_trainer_state(folder: Path, config: TrainConfig) -> dict[str, Any]:
         saved_config = state["config"]
         int(state["step"])
     except FileNotFoundError:
-        raise ConfigError(f"checkpoint {folder} has no {STATE_FILE}; it cannot be resumed (delete it to resume "
-                          f"from an older one)") from None
+        raise ConfigError(
+            f"checkpoint {folder} has no {STATE_FILE}; it cannot be resumed (delete it to resume from an older one)"
+        ) from None
     except Exception as error:  # noqa: BLE001 - any unreadable file is a corrupt checkpoint
-        raise ConfigError(f"checkpoint {path} is corrupt ({type(error).__name__}); delete {folder} to resume from "
-                          f"an older checkpoint") from None
+        raise ConfigError(
+            f"checkpoint {path} is corrupt ({type(error).__name__}); delete {folder} to resume from an older checkpoint"
+        ) from None
     current = config.to_dict()
     differences = [
         f"{section}.{key}: checkpoint {value!r}, config {current[section][key]!r}"
@@ -109,6 +123,8 @@ def load_trainer_state(folder: Path, config: TrainConfig) -> dict[str, Any]:
         if not (section == "run" and key in RESUMABLE_CHANGES) and current[section].get(key) != value
     ]
     if differences:
-        raise ConfigError(f"checkpoint {folder} does not match this config ({'; '.join(differences[:3])}); "
-                          f"resume with the run's own config or train into a new --out")
+        raise ConfigError(
+            f"checkpoint {folder} does not match this config ({'; '.join(differences[:3])}); "
+            f"resume with the run's own config or train into a new --out"
+        )
     return state

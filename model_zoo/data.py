@@ -77,13 +77,16 @@ def _split_chunks(config: TrainConfig) -> tuple[list[tuple[str, bool]], list[tup
     if not val and len(train) > 1:  # small corpora: always hold out at least the last chunk
         val.append(train.pop())
     if not train or not val:
-        raise ConfigError(f"corpus '{config.data.corpus}' is too small to fill both a training and a validation "
-                          f"part ({len(chunks)} chunk of ~{CHUNK_CHARS} characters); use more text")
+        raise ConfigError(
+            f"corpus '{config.data.corpus}' is too small to fill both a training and a validation "
+            f"part ({len(chunks)} chunk of ~{CHUNK_CHARS} characters); use more text"
+        )
     return train, val
 
 
-def _encode(tokenizer: PreTrainedTokenizerFast, chunks: list[tuple[str, bool]], eos: int, path: Path,
-            dtype: type, desc: str) -> None:
+def _encode(
+    tokenizer: PreTrainedTokenizerFast, chunks: list[tuple[str, bool]], eos: int, path: Path, dtype: type, desc: str
+) -> None:
     ids: list[np.ndarray] = []
     batch = 256
     for start in tqdm(range(0, len(chunks), batch), desc=desc, unit="batch", leave=False):
@@ -118,8 +121,13 @@ def _build(config: TrainConfig, folder: Path) -> None:
         tokenizer.save_pretrained(scratch / "tokenizer")
         _encode(tokenizer, train_chunks, eos, scratch / "train.bin", dtype, "tokenising train")
         _encode(tokenizer, val_chunks, eos, scratch / "val.bin", dtype, "tokenising validation")
-        meta = {"dtype": np.dtype(dtype).name, "vocab_size": len(tokenizer), "corpus": config.data.corpus,
-                "train_chunks": len(train_chunks), "val_chunks": len(val_chunks)}
+        meta = {
+            "dtype": np.dtype(dtype).name,
+            "vocab_size": len(tokenizer),
+            "corpus": config.data.corpus,
+            "train_chunks": len(train_chunks),
+            "val_chunks": len(val_chunks),
+        }
         (scratch / "meta.json").write_text(json.dumps(meta, indent=1))
         try:
             scratch.rename(folder)
@@ -148,8 +156,10 @@ def prepare_data(config: TrainConfig, build: bool = True) -> TokenData:
     data = load_tokens(folder)
     for name, tokens in (("training", data.train), ("validation", data.val)):
         if len(tokens) <= config.data.seq_len + 1:
-            raise ConfigError(f"the corpus has only {len(tokens)} {name} tokens, fewer than data.seq_len + 2 "
-                              f"({config.data.seq_len + 2}); use more text or a shorter data.seq_len")
+            raise ConfigError(
+                f"the corpus has only {len(tokens)} {name} tokens, fewer than data.seq_len + 2 "
+                f"({config.data.seq_len + 2}); use more text or a shorter data.seq_len"
+            )
     return data
 
 

@@ -37,9 +37,7 @@ def named_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dic
 def load_named_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, dict]) -> None:
     """Load name-keyed state into an optimizer built over `model` (param groups are the optimizer's own)."""
     current = get_optimizer_state_dict(model, optimizer, options=_FULL)
-    set_optimizer_state_dict(
-        model, optimizer, {"state": state, "param_groups": current["param_groups"]}, options=_FULL
-    )
+    set_optimizer_state_dict(model, optimizer, {"state": state, "param_groups": current["param_groups"]}, options=_FULL)
 
 
 def parameter_names(model: torch.nn.Module) -> list[str]:

@@ -12,8 +12,9 @@ if TYPE_CHECKING:
     from model_zoo.config import TrainConfig
 
 
-def stage_lengths(total_steps: int, stages: int, schedule: str = "prop", alpha: float = 1.0,
-                  explicit: list[int] | None = None) -> list[int]:
+def stage_lengths(
+    total_steps: int, stages: int, schedule: str = "prop", alpha: float = 1.0, explicit: list[int] | None = None
+) -> list[int]:
     """Steps per stage. Prop-alpha gives stage i (1-indexed) a share i**alpha / sum_j j**alpha of the steps;
     `uniform` is alpha = 0. Rounded by largest remainder so the lengths sum exactly to `total_steps`."""
     if schedule == "explicit":

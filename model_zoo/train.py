@@ -49,8 +49,10 @@ class Trainer:
         run = config.run
         ranks_batch = run.micro_batch_size * runtime.world_size
         if run.batch_size % ranks_batch:
-            raise ConfigError(f"run.batch_size ({run.batch_size}) must be a multiple of run.micro_batch_size x "
-                              f"processes ({run.micro_batch_size} x {runtime.world_size}); change either")
+            raise ConfigError(
+                f"run.batch_size ({run.batch_size}) must be a multiple of run.micro_batch_size x "
+                f"processes ({run.micro_batch_size} x {runtime.world_size}); change either"
+            )
         self.accumulation = run.batch_size // ranks_batch
         resume_from = self._resume_point(resume)
 
@@ -76,8 +78,7 @@ class Trainer:
             checkpoint.set_rng_state(state["rng"])
         self.model.generation_config.pad_token_id = self.data.special_ids["pad"]
         self.peak = run.peak_flops or (peak_flops(torch.cuda.get_device_name()) if runtime.device.type == "cuda" else 0)
-        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if runtime.device.type == "cuda"
-                         else nullcontext())
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if runtime.device.type == "cuda" else nullcontext()
 
     def _resume_point(self, resume: bool) -> Path | None:
         """The checkpoint to continue from; refuse to overwrite a run that was not asked to resume."""
@@ -121,8 +122,9 @@ class Trainer:
             self.model = build_model(self.config, self.layers, self.data.special_ids)
             self.model.load_state_dict(weights)
         sources = grow_model(self.model, self.config.growth.method, self.config.growth.block_size)
-        grown = grow_optimizer_state(state, parameter_names(self.model), sources,
-                                     self.config.growth.new_layer_optimizer_state)
+        grown = grow_optimizer_state(
+            state, parameter_names(self.model), sources, self.config.growth.new_layer_optimizer_state
+        )
         self._attach(grown)
 
     def train_step(self, step: int, lr: float) -> float:
@@ -183,12 +185,27 @@ class Trainer:
     def save_checkpoint(self) -> None:
         optimizer_state = named_state(self.wrapped, self.optimizer)  # collectives under FSDP: every rank calls them
         save_model = self._model_saver()
-        state = {"step": self.step, "stage": self.stage, "layers": self.layers, "tokens": self.tokens,
-                 "flops": self.flops, "elapsed_s": self.elapsed, "data_position": {"next_step": self.step},
-                 "optimizer": optimizer_state, "rng": checkpoint.rng_state(), "config": self.config.to_dict()}
+        state = {
+            "step": self.step,
+            "stage": self.stage,
+            "layers": self.layers,
+            "tokens": self.tokens,
+            "flops": self.flops,
+            "elapsed_s": self.elapsed,
+            "data_position": {"next_step": self.step},
+            "optimizer": optimizer_state,
+            "rng": checkpoint.rng_state(),
+            "config": self.config.to_dict(),
+        }
         if self.runtime.is_main:
-            checkpoint.save_checkpoint(self.out_dir, self.step, save_model, state,
-                                       stage_end=self.step in self.stage_ends, keep_last=self.config.run.keep_last)
+            checkpoint.save_checkpoint(
+                self.out_dir,
+                self.step,
+                save_model,
+                state,
+                stage_end=self.step in self.stage_ends,
+                keep_last=self.config.run.keep_last,
+            )
         distributed.barrier(self.runtime)
 
     def fit(self, progress: bool = True) -> dict[str, Any]:
@@ -214,10 +231,20 @@ class Trainer:
                 val_loss = record["val_loss"] = self.evaluate()
             if main and (self.step % run.log_every == 0 or "val_loss" in record or self.step == run.steps):
                 seconds = time.perf_counter() - window_start
-                record = {"step": self.step, "stage": self.stage + 1, "layers": self.layers, "loss": loss, **record,
-                          "lr": lr, "tokens": self.tokens, "flops": self.flops, "tokens_per_s": window_tokens / seconds}
+                record = {
+                    "step": self.step,
+                    "stage": self.stage + 1,
+                    "layers": self.layers,
+                    "loss": loss,
+                    **record,
+                    "lr": lr,
+                    "tokens": self.tokens,
+                    "flops": self.flops,
+                    "tokens_per_s": window_tokens / seconds,
+                }
                 if self.peak:
-                    record["mfu"] = record["tokens_per_s"] / tokens_per_step * step_flops / self.peak
+                    steps_per_s = record["tokens_per_s"] / tokens_per_step
+                    record["mfu"] = steps_per_s * step_flops / (self.peak * self.runtime.world_size)
                 metrics.write(record)
                 window_start, window_tokens = time.perf_counter(), 0
             bar.set_postfix(loss=f"{loss:.3f}", layers=self.layers, refresh=False)
@@ -233,11 +260,21 @@ class Trainer:
         full_depth = self.config.model.num_hidden_layers
         baseline_flops = flops_per_token(self.config.model, full_depth, seq_len) * run.batch_size * seq_len * run.steps
         summary = {
-            "method": self.config.growth.method, "steps": self.step, "tokens": self.tokens, "layers": self.layers,
-            "parameters": count_parameters(self.model), "stage_steps": self.lengths, "flops": self.flops,
-            "baseline_flops": baseline_flops, "baseline_flops_ratio": baseline_flops / self.flops,
-            "layer_flops_speedup": 1.0 if self.config.growth.method == "baseline" else layer_flops_speedup(self.lengths),
-            "wall_clock_s": round(self.elapsed, 3), "final_val_loss": val_loss, "config": self.config.to_dict(),
+            "method": self.config.growth.method,
+            "steps": self.step,
+            "tokens": self.tokens,
+            "layers": self.layers,
+            "parameters": count_parameters(self.model),
+            "stage_steps": self.lengths,
+            "flops": self.flops,
+            "baseline_flops": baseline_flops,
+            "baseline_flops_ratio": baseline_flops / self.flops,
+            "layer_flops_speedup": 1.0
+            if self.config.growth.method == "baseline"
+            else layer_flops_speedup(self.lengths),
+            "wall_clock_s": round(self.elapsed, 3),
+            "final_val_loss": val_loss,
+            "config": self.config.to_dict(),
         }
         save_model = self._model_saver()
         if self.runtime.is_main:

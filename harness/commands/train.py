@@ -9,12 +9,26 @@ import click
 
 
 @click.command(name="train")
-@click.option("--config", "config_path", required=True,
-              help="A YAML config, or a shipped name: <micro|tiny|small|base|1b>-<baseline|gradstack|midas>.")
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="Run folder: final/, checkpoints/step_*/, metrics.jsonl, summary.json.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key, e.g. --set optim.lr=1e-3 --set growth.schedule=uniform (repeatable).")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    help="A YAML config, or a shipped name: <micro|tiny|small|base|1b>-<baseline|gradstack|midas>.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Run folder: final/, checkpoints/step_*/, metrics.jsonl, summary.json.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key, e.g. --set optim.lr=1e-3 --set growth.schedule=uniform (repeatable).",
+)
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out, exactly.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(config_path: str, out_dir: Path, overrides: tuple[str, ...], resume: bool, quiet: bool) -> None:
@@ -37,7 +51,18 @@ def command(config_path: str, out_dir: Path, overrides: tuple[str, ...], resume:
     from model_zoo.train import train
 
     summary = train(load_config(config_path, list(overrides)), out_dir, resume=resume, progress=not quiet)
-    shown = {k: summary[k] for k in ("method", "steps", "layers", "parameters", "tokens", "baseline_flops_ratio",
-                                     "wall_clock_s", "final_val_loss")}
+    shown = {
+        k: summary[k]
+        for k in (
+            "method",
+            "steps",
+            "layers",
+            "parameters",
+            "tokens",
+            "baseline_flops_ratio",
+            "wall_clock_s",
+            "final_val_loss",
+        )
+    }
     click.echo(json.dumps(shown))
     click.echo(f"model: {out_dir / 'final'}   log: {out_dir / 'metrics.jsonl'}   summary: {out_dir / 'summary.json'}")

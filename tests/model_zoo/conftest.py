@@ -20,8 +20,10 @@ def write_corpus(path: Path, sentences: int = 6000, seed: int = 0) -> Path:
     rng = random.Random(seed)
     lines = []
     for i in range(sentences):
-        lines.append(f"{rng.choice(SUBJECTS).capitalize()} {rng.choice(VERBS)} {rng.choice(OBJECTS)} "
-                     f"{rng.choice(PLACES)}, and {rng.randint(1, 99)} + {rng.randint(1, 9)} made a sum.")
+        lines.append(
+            f"{rng.choice(SUBJECTS).capitalize()} {rng.choice(VERBS)} {rng.choice(OBJECTS)} "
+            f"{rng.choice(PLACES)}, and {rng.randint(1, 99)} + {rng.randint(1, 9)} made a sum."
+        )
         if i % 40 == 39:
             lines.append("")
     path.write_text("\n".join(lines) + "\n")

@@ -8,28 +8,33 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
+from conftest import micro_config
 
 from harness.cli import main as cli
 from model_zoo.config import CONFIG_DIR, load_config
 from model_zoo.errors import ConfigError
 from model_zoo.train import train
 
-from conftest import micro_config
 
-
-@pytest.mark.parametrize("overrides,message", [
-    (["optim.lrr=1"], "unknown config key 'optim.lrr'; did you mean optim.lr"),
-    (["lr=0.1"], "did you mean optim.lr?"),
-    (["modle.hidden_size=3"], "unknown config key 'modle.hidden_size'; did you mean model.hidden_size"),
-    (["model.num_hidden_layers=5"], "must equal growth.stages x growth.block_size (4 x 1 = 4)"),
-    (["run.steps=3"], "run.steps (3) cannot hold 4 stages"),
-    (["growth.schedule=explicit", "growth.stage_steps=[10,10,10]"], "must list 4 positive lengths summing to run.steps (40)"),
-    (["growth.method=looped"], "growth.method must be one of baseline, gradstack, midas"),
-    (["run.steps=ten"], "config key 'run.steps' must be int, got 'ten'"),
-    (["run.batch_size=6"], "run.batch_size (6) must be a multiple of run.micro_batch_size (4)"),
-    (["optim.lr"], "must look like key=value"),
-    (["model.hidden_size=66"], "divisible by model.num_attention_heads"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["optim.lrr=1"], "unknown config key 'optim.lrr'; did you mean optim.lr"),
+        (["lr=0.1"], "did you mean optim.lr?"),
+        (["modle.hidden_size=3"], "unknown config key 'modle.hidden_size'; did you mean model.hidden_size"),
+        (["model.num_hidden_layers=5"], "must equal growth.stages x growth.block_size (4 x 1 = 4)"),
+        (["run.steps=3"], "run.steps (3) cannot hold 4 stages"),
+        (
+            ["growth.schedule=explicit", "growth.stage_steps=[10,10,10]"],
+            "must list 4 positive lengths summing to run.steps (40)",
+        ),
+        (["growth.method=looped"], "growth.method must be one of baseline, gradstack, midas"),
+        (["run.steps=ten"], "config key 'run.steps' must be int, got 'ten'"),
+        (["run.batch_size=6"], "run.batch_size (6) must be a multiple of run.micro_batch_size (4)"),
+        (["optim.lr"], "must look like key=value"),
+        (["model.hidden_size=66"], "divisible by model.num_attention_heads"),
+    ],
+)
 def test_bad_config_values_name_the_fix(overrides, message):
     with pytest.raises(ConfigError) as error:
         load_config(CONFIG_DIR / "micro-midas.yaml", overrides)
@@ -72,13 +77,15 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
     result = _invoke("--config", "micro-midas", "--out", str(tmp_path / "run"), "--set", "optim.lrr=1")
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "error: unknown config key 'optim.lrr'; did you mean optim.lr or optim.min_lr or optim.lr_schedule?"]
+        "error: unknown config key 'optim.lrr'; did you mean optim.lr or optim.min_lr or optim.lr_schedule?"
+    ]
     assert not (tmp_path / "run").exists()
 
 
 def test_missing_corpus_is_one_line(tmp_path):
-    result = _invoke("--config", "micro-midas", "--out", str(tmp_path / "run"), "--set",
-                     f"data.corpus={tmp_path / 'nowhere.txt'}")
+    result = _invoke(
+        "--config", "micro-midas", "--out", str(tmp_path / "run"), "--set", f"data.corpus={tmp_path / 'nowhere.txt'}"
+    )
     assert result.exit_code == 2
     assert "corpus path" in result.output and "does not exist" in result.output
     assert len(result.output.strip().splitlines()) == 1
@@ -101,8 +108,11 @@ def test_too_little_text_for_the_sequence_length(tmp_path):
 
 
 def _digest(folder) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture
@@ -120,8 +130,20 @@ def test_corrupt_checkpoint_is_refused_and_left_alone(stopped_run, corpus_file):
     newest = sorted((stopped_run / "checkpoints").iterdir())[-1]
     (newest / "trainer_state.pt").write_bytes(b"not a checkpoint")
     before = _digest(stopped_run / "checkpoints")
-    result = _invoke("--config", "micro-midas", "--out", str(stopped_run), "--resume", "--quiet",
-                     "--set", f"data.corpus={corpus_file}", "--set", "run.steps=16", "--set", "run.checkpoint_every=6")
+    result = _invoke(
+        "--config",
+        "micro-midas",
+        "--out",
+        str(stopped_run),
+        "--resume",
+        "--quiet",
+        "--set",
+        f"data.corpus={corpus_file}",
+        "--set",
+        "run.steps=16",
+        "--set",
+        "run.checkpoint_every=6",
+    )
     assert result.exit_code == 2
     assert f"checkpoint {newest / 'trainer_state.pt'} is corrupt" in result.output
     assert _digest(stopped_run / "checkpoints") == before
@@ -130,12 +152,20 @@ def test_corrupt_checkpoint_is_refused_and_left_alone(stopped_run, corpus_file):
 def test_mismatched_checkpoint_is_refused_and_left_alone(stopped_run, corpus_file):
     before = _digest(stopped_run / "checkpoints")
     with pytest.raises(ConfigError, match=r"does not match this config \(optim.lr: checkpoint 0.01, config 0.02"):
-        train(micro_config("midas", corpus_file, "run.steps=16", "run.checkpoint_every=6", "optim.lr=0.02"),
-              stopped_run, resume=True, progress=False)
+        train(
+            micro_config("midas", corpus_file, "run.steps=16", "run.checkpoint_every=6", "optim.lr=0.02"),
+            stopped_run,
+            resume=True,
+            progress=False,
+        )
     assert _digest(stopped_run / "checkpoints") == before
     # logging-only keys may change on resume
-    summary = train(micro_config("midas", corpus_file, "run.steps=16", "run.checkpoint_every=6", "run.log_every=1"),
-                    stopped_run, resume=True, progress=False)
+    summary = train(
+        micro_config("midas", corpus_file, "run.steps=16", "run.checkpoint_every=6", "run.log_every=1"),
+        stopped_run,
+        resume=True,
+        progress=False,
+    )
     assert summary["steps"] == 16
     steps = [json.loads(line)["step"] for line in (stopped_run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [5, 10, 13, 14, 15, 16]  # the first run's lines up to step 12, then every step

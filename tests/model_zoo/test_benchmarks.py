@@ -18,8 +18,12 @@ from bench_train import summarise  # noqa: E402
 
 
 def test_summarise_takes_the_median_after_warm_up(tmp_path):
-    lines = [{"step": 1, "tokens_per_s": 1.0}, {"step": 2, "tokens_per_s": 10.0, "mfu": 0.4},
-             {"step": 3, "tokens_per_s": 30.0, "mfu": 0.5}, {"step": 4, "tokens_per_s": 20.0, "mfu": 0.45}]
+    lines = [
+        {"step": 1, "tokens_per_s": 1.0},
+        {"step": 2, "tokens_per_s": 10.0, "mfu": 0.4},
+        {"step": 3, "tokens_per_s": 30.0, "mfu": 0.5},
+        {"step": 4, "tokens_per_s": 20.0, "mfu": 0.45},
+    ]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert summarise(tmp_path) == {"tokens_per_s": 20.0, "mfu": 0.45}
     (tmp_path / "metrics.jsonl").write_text(json.dumps(lines[0]) + "\n")
@@ -28,11 +32,21 @@ def test_summarise_takes_the_median_after_warm_up(tmp_path):
 
 @pytest.mark.slow
 def test_gpu_check_script_runs_on_cpu(tmp_path, corpus_file, token_cache):
-    env = {**os.environ, "ALLOW_CPU": "1", "PYTHON": sys.executable, "CHECK_DIR": str(tmp_path / "check"),
-           "BASE_CONFIG": "micro-baseline", "BASE_STEPS": "10", "SMALL_CONFIG": "micro-midas", "SMALL_STEPS": "8",
-           "EXTRA_SET": f"data.corpus={corpus_file} run.num_threads=1", "PRIMBENCH_CACHE": str(token_cache)}
-    result = subprocess.run(["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    env = {
+        **os.environ,
+        "ALLOW_CPU": "1",
+        "PYTHON": sys.executable,
+        "CHECK_DIR": str(tmp_path / "check"),
+        "BASE_CONFIG": "micro-baseline",
+        "BASE_STEPS": "10",
+        "SMALL_CONFIG": "micro-midas",
+        "SMALL_STEPS": "8",
+        "EXTRA_SET": f"data.corpus={corpus_file} run.num_threads=1",
+        "PRIMBENCH_CACHE": str(token_cache),
+    }
+    result = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
     base = next(line for line in lines if line.startswith("base speed"))
@@ -44,8 +58,9 @@ def test_gpu_check_script_runs_on_cpu(tmp_path, corpus_file, token_cache):
 
 def test_gpu_check_refuses_without_gpu(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "CHECK_DIR": str(tmp_path)}
-    result = subprocess.run(["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     if "no CUDA device visible" not in result.stderr:
         pytest.skip("a GPU is visible here")
     assert result.returncode == 2

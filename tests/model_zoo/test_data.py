@@ -8,13 +8,12 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from conftest import micro_config, write_corpus
 
 from model_zoo import corpus
 from model_zoo.data import prepare_data, train_batch, val_batches
 from model_zoo.errors import ConfigError
 from model_zoo.tokenizer import train_tokenizer
-
-from conftest import micro_config, write_corpus
 
 
 def test_tokenizer_splits_digits_and_round_trips():
@@ -67,7 +66,10 @@ def test_local_jsonl_parquet_and_folders(tmp_path):
     (tmp_path / "c.txt").write_text("fifth")
     assert list(corpus.read_documents(str(tmp_path), "body")) == ["first", "second", "third", "fourth", "fifth"]
     assert list(corpus.read_documents(f"{tmp_path / 'c.txt'},{tmp_path / 'a.jsonl'}", "body")) == [
-        "fifth", "first", "second"]
+        "fifth",
+        "first",
+        "second",
+    ]
     with pytest.raises(ConfigError, match="line 1 is not JSON with a 'text' field"):
         list(corpus.read_documents(str(tmp_path / "a.jsonl"), "text"))
     with pytest.raises(ConfigError, match="has no column 'text'"):

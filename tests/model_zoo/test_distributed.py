@@ -9,21 +9,34 @@ import sys
 
 import pytest
 import torch
+from conftest import micro_config
 from safetensors.torch import load_file
 
 from model_zoo.data import prepare_data
 from model_zoo.train import train
-
-from conftest import micro_config
 
 # 12 steps, 4 stages ([1, 2, 4, 5]): three growth steps happen under DDP, each followed by a re-wrap.
 SHORT = ("run.steps=12", "run.checkpoint_every=0", "run.log_every=1", "run.eval_every=6")
 
 
 def _torchrun(out, corpus_file, *overrides: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "model_zoo.train", "--config", "micro-midas", "--out", str(out),
-               "--set", f"data.corpus={corpus_file}", *[f"--set={o}" for o in overrides]]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "model_zoo.train",
+        "--config",
+        "micro-midas",
+        "--out",
+        str(out),
+        "--set",
+        f"data.corpus={corpus_file}",
+        *[f"--set={o}" for o in overrides],
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
 
@@ -43,15 +56,32 @@ def test_two_processes_match_one(tmp_path, corpus_file, parallel):
     assert one.keys() == two.keys()
     for name in one:
         torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5, msg=name)
-    losses = [[json.loads(line)["loss"] for line in (tmp_path / run / "metrics.jsonl").open()] for run in ("single", "ddp")]
+    losses = [
+        [json.loads(line)["loss"] for line in (tmp_path / run / "metrics.jsonl").open()] for run in ("single", "ddp")
+    ]
     assert losses[1] == pytest.approx(losses[0], rel=1e-4)
     assert printed["final_val_loss"] == pytest.approx(single["final_val_loss"], rel=1e-4)
 
 
 def test_torchrun_bad_input_is_one_line_exit_2(tmp_path, corpus_file):
     result = subprocess.run(
-        [sys.executable, "-m", "model_zoo.train", "--config", "micro-midas", "--out", str(tmp_path / "x"),
-         "--set", "growth.stages=3"], capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "model_zoo.train",
+            "--config",
+            "micro-midas",
+            "--out",
+            str(tmp_path / "x"),
+            "--set",
+            "growth.stages=3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: model.num_hidden_layers (4) must equal growth.stages x growth.block_size (3 x 1 = 3); change one of them"]
+        "error: model.num_hidden_layers (4) must equal growth.stages x growth.block_size (3 x 1 = 3); "
+        "change one of them"
+    ]

@@ -33,8 +33,17 @@ EXPECTED = {
 
 
 def _small_model(layers: int):
-    config = load_config(None, ["model.vocab_size=300", "model.hidden_size=32", "model.intermediate_size=48",
-                                "model.num_attention_heads=4", "model.num_key_value_heads=2", "data.seq_len=16"])
+    config = load_config(
+        None,
+        [
+            "model.vocab_size=300",
+            "model.hidden_size=32",
+            "model.intermediate_size=48",
+            "model.num_attention_heads=4",
+            "model.num_key_value_heads=2",
+            "data.seq_len=16",
+        ],
+    )
     torch.manual_seed(0)
     return build_model(config, layers, SPECIAL)
 
@@ -50,7 +59,9 @@ def _mark(model) -> None:
 def _labels(model) -> list[int]:
     labels = []
     for layer in model.model.layers:
-        values = {p.flatten()[0].item() for p in layer.parameters()} | {p.flatten()[-1].item() for p in layer.parameters()}
+        values = {p.flatten()[0].item() for p in layer.parameters()} | {
+            p.flatten()[-1].item() for p in layer.parameters()
+        }
         assert len(values) == 1, "a layer mixes weights from different sources"
         labels.append(int(values.pop()))
     return labels
@@ -100,8 +111,14 @@ def test_grown_model_generates_the_same_with_and_without_kv_cache(method):
 
 
 def _adam_state(names, value_of):
-    return {n: {"step": torch.tensor(7.0), "exp_avg": torch.full((2,), value_of(n)),
-                "exp_avg_sq": torch.full((2,), value_of(n) + 0.5)} for n in names}
+    return {
+        n: {
+            "step": torch.tensor(7.0),
+            "exp_avg": torch.full((2,), value_of(n)),
+            "exp_avg_sq": torch.full((2,), value_of(n) + 0.5),
+        }
+        for n in names
+    }
 
 
 def _layer_value(name: str) -> float:
@@ -115,12 +132,17 @@ def test_optimizer_state_follows_moved_and_copied_layers():
     sources = layer_sources("midas", 4, 2)  # n=2 blocks: the copy of block 1 goes right after it
     assert sources == [0, 1, 0, 1, 2, 3]
     new_names = [f"model.layers.{i}.mlp.up_proj.weight" for i in range(6)] + ["model.embed_tokens.weight"]
-    assert new_layer_names(new_names, sources) == {"model.layers.2.mlp.up_proj.weight",
-                                                   "model.layers.3.mlp.up_proj.weight"}
+    assert new_layer_names(new_names, sources) == {
+        "model.layers.2.mlp.up_proj.weight",
+        "model.layers.3.mlp.up_proj.weight",
+    }
     copied = grow_optimizer_state(state, new_names, sources, "copy")
     assert [copied[f"model.layers.{i}.mlp.up_proj.weight"]["exp_avg"][0].item() for i in range(6)] == [0, 1, 0, 1, 2, 3]
     assert copied["model.embed_tokens.weight"]["exp_avg_sq"][0].item() == -0.5
-    assert copied["model.layers.2.mlp.up_proj.weight"]["exp_avg"] is not state["model.layers.0.mlp.up_proj.weight"]["exp_avg"]
+    assert (
+        copied["model.layers.2.mlp.up_proj.weight"]["exp_avg"]
+        is not state["model.layers.0.mlp.up_proj.weight"]["exp_avg"]
+    )
     zeroed = grow_optimizer_state(state, new_names, sources, "zero")
     values = [zeroed[f"model.layers.{i}.mlp.up_proj.weight"]["exp_avg_sq"][0].item() for i in range(6)]
     assert values == [0.5, 1.5, 0.0, 0.0, 2.5, 3.5]  # only the new copies start from zero moments

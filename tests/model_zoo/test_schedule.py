@@ -34,10 +34,16 @@ def test_prop_lengths_are_proportional_when_exact():
     assert stage_lengths(10, 3, "explicit", explicit=[1, 2, 7]) == [1, 2, 7]
 
 
-@pytest.mark.parametrize("schedule,alpha,total,expected", [
-    ("uniform", 0.0, 600, 1.714), ("prop", 1.0, 2100, 1.385), ("prop", 2.0, 9100, 1.238),
-    ("prop", 1.0, 1000, 1.385), ("prop", 2.0, 1000, 1.238),
-])
+@pytest.mark.parametrize(
+    "schedule,alpha,total,expected",
+    [
+        ("uniform", 0.0, 600, 1.714),
+        ("prop", 1.0, 2100, 1.385),
+        ("prop", 2.0, 9100, 1.238),
+        ("prop", 1.0, 1000, 1.385),
+        ("prop", 2.0, 1000, 1.238),
+    ],
+)
 def test_flops_speedup_for_six_stages_matches_paper(schedule, alpha, total, expected):
     lengths = stage_lengths(total, 6, schedule, alpha)
     assert layer_flops_speedup(lengths) == pytest.approx(expected, abs=0.002)
@@ -56,8 +62,10 @@ def test_too_few_steps_for_prop_schedule_is_a_config_error():
     with pytest.raises(ConfigError, match="cannot give each of 6 stages"):
         stage_lengths(7, 6, "prop", 1.0)  # stage 1 would get 1/3 of a step
     with pytest.raises(ConfigError, match="cannot give each of 6 stages"):
-        load_config(None, ["growth.stages=6", "growth.block_size=1", "model.num_hidden_layers=6", "run.steps=20",
-                           "growth.alpha=2"])
+        load_config(
+            None,
+            ["growth.stages=6", "growth.block_size=1", "model.num_hidden_layers=6", "run.steps=20", "growth.alpha=2"],
+        )
 
 
 def test_stage_of_steps():
@@ -75,8 +83,18 @@ def test_flops_per_token_counts_layers_and_head():
 
 
 def _config(schedule: str):
-    return load_config(None, ["run.steps=100", "optim.warmup_steps=10", "optim.lr=1.0", "optim.min_lr=0.1",
-                              f"optim.lr_schedule={schedule}", "growth.block_size=2", "growth.stages=3"])
+    return load_config(
+        None,
+        [
+            "run.steps=100",
+            "optim.warmup_steps=10",
+            "optim.lr=1.0",
+            "optim.min_lr=0.1",
+            f"optim.lr_schedule={schedule}",
+            "growth.block_size=2",
+            "growth.stages=3",
+        ],
+    )
 
 
 def test_global_lr_warms_up_then_follows_cosine_to_min():
@@ -98,5 +116,6 @@ def test_per_stage_lr_rewarms_at_each_stage_start():
     for start in stage_starts(lengths):
         assert learning_rate(start, config, lengths) < 0.1 * learning_rate(start + 10, config, lengths) + 0.1
         assert learning_rate(start + 10, config, lengths) == pytest.approx(
-            learning_rate(start + 10, global_config, lengths))
+            learning_rate(start + 10, global_config, lengths)
+        )
     assert learning_rate(17, config, lengths) == pytest.approx(learning_rate(17, global_config, lengths) / 11)

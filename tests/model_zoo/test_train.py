@@ -7,14 +7,13 @@ import shutil
 
 import pytest
 import torch
+from conftest import micro_config
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from model_zoo import train as train_module
 from model_zoo.flops import flops_per_token
 from model_zoo.train import train
-
-from conftest import micro_config
 
 
 def _metrics(run) -> list[dict]:
@@ -45,8 +44,10 @@ def test_summary_flops_add_up(midas_run):
     out, summary = midas_run
     config = micro_config("midas", "unused")
     tokens_per_step = 8 * 32
-    expected = sum(flops_per_token(config.model, depth, 32) * tokens_per_step * steps
-                   for depth, steps in zip([1, 2, 3, 4], [4, 8, 12, 16]))
+    expected = sum(
+        flops_per_token(config.model, depth, 32) * tokens_per_step * steps
+        for depth, steps in zip([1, 2, 3, 4], [4, 8, 12, 16])
+    )
     assert summary["flops"] == expected
     assert summary["tokens"] == 40 * tokens_per_step
     assert summary["baseline_flops"] == flops_per_token(config.model, 4, 32) * tokens_per_step * 40
@@ -81,12 +82,16 @@ def _interrupt_at(monkeypatch, step_to_fail: int) -> None:
     monkeypatch.setattr(train_module.Trainer, "train_step", failing)
 
 
-@pytest.mark.parametrize("crash_step,resumed_from,layers_at_resume", [
-    (14, "step_0000012", 2),  # last checkpoint is stage 2's end: growth to 3 layers happens after resuming
-    (22, "step_0000020", 3),  # last checkpoint is after the growth at step 12
-])
-def test_resume_is_bit_identical_across_growth(midas_run, tmp_path, monkeypatch, corpus_file, crash_step,
-                                                resumed_from, layers_at_resume):
+@pytest.mark.parametrize(
+    "crash_step,resumed_from,layers_at_resume",
+    [
+        (14, "step_0000012", 2),  # last checkpoint is stage 2's end: growth to 3 layers happens after resuming
+        (22, "step_0000020", 3),  # last checkpoint is after the growth at step 12
+    ],
+)
+def test_resume_is_bit_identical_across_growth(
+    midas_run, tmp_path, monkeypatch, corpus_file, crash_step, resumed_from, layers_at_resume
+):
     reference, summary = midas_run
     out = tmp_path / "crashed"
     with monkeypatch.context() as patch:
@@ -97,19 +102,30 @@ def test_resume_is_bit_identical_across_growth(midas_run, tmp_path, monkeypatch,
     assert newest.name == resumed_from
     assert json.loads((newest / "checkpoint.json").read_text())["layers"] == layers_at_resume
     resumed = train(micro_config("midas", corpus_file), out, resume=True, progress=False)
-    expected, actual = load_file(reference / "final" / "model.safetensors"), load_file(out / "final" / "model.safetensors")
+    expected, actual = (
+        load_file(reference / "final" / "model.safetensors"),
+        load_file(out / "final" / "model.safetensors"),
+    )
     assert expected.keys() == actual.keys()
     assert all(torch.equal(expected[k], actual[k]) for k in expected)
-    assert _metrics(out) == [{**m, "tokens_per_s": n["tokens_per_s"]} for m, n in zip(_metrics(reference), _metrics(out))]
+    assert _metrics(out) == [
+        {**m, "tokens_per_s": n["tokens_per_s"]} for m, n in zip(_metrics(reference), _metrics(out))
+    ]
     assert (resumed["flops"], resumed["tokens"], resumed["final_val_loss"]) == (
-        summary["flops"], summary["tokens"], summary["final_val_loss"])
+        summary["flops"],
+        summary["tokens"],
+        summary["final_val_loss"],
+    )
 
 
 def test_optimizer_state_and_lr_options_change_the_run(tmp_path, corpus_file):
     short = ("run.steps=12", "run.checkpoint_every=0")
     losses = {}
-    for name, option in [("copy", "growth.new_layer_optimizer_state=copy"),
-                         ("zero", "growth.new_layer_optimizer_state=zero"), ("rewarm", "optim.lr_schedule=per_stage")]:
+    for name, option in [
+        ("copy", "growth.new_layer_optimizer_state=copy"),
+        ("zero", "growth.new_layer_optimizer_state=zero"),
+        ("rewarm", "optim.lr_schedule=per_stage"),
+    ]:
         summary = train(micro_config("midas", corpus_file, option, *short), tmp_path / name, progress=False)
         assert summary["layers"] == 4
         losses[name] = summary["final_val_loss"]
@@ -118,13 +134,15 @@ def test_optimizer_state_and_lr_options_change_the_run(tmp_path, corpus_file):
 
 @pytest.mark.parametrize("method", ["baseline", "gradstack"])
 def test_other_methods_train(tmp_path, corpus_file, method):
-    summary = train(micro_config(method, corpus_file, "run.steps=12", "run.checkpoint_every=0"), tmp_path / method,
-                    progress=False)
+    summary = train(
+        micro_config(method, corpus_file, "run.steps=12", "run.checkpoint_every=0"), tmp_path / method, progress=False
+    )
     assert summary["layers"] == 4
     metrics = _metrics(tmp_path / method)
     assert [m["layers"] for m in metrics] == ([4, 4, 4] if method == "baseline" else [3, 4, 4])  # stages [1, 2, 4, 5]
-    assert summary["baseline_flops_ratio"] == (1.0 if method == "baseline" else pytest.approx(
-        summary["baseline_flops"] / summary["flops"]))
+    assert summary["baseline_flops_ratio"] == (
+        1.0 if method == "baseline" else pytest.approx(summary["baseline_flops"] / summary["flops"])
+    )
 
 
 def test_resume_refuses_to_overwrite_and_needs_a_checkpoint(midas_run, tmp_path, corpus_file):
