@@ -3,8 +3,9 @@
 Depth 0 asks for a variable assigned a number (`a=1, b=2, b=?` -> 2); depth 1 asks for an alias of one
 (`c=a, c=?`), depth 2 for an alias of an alias. `chains` chains of that depth are written (one is queried, the
 rest are same-depth distractors), plus `distractor_chains` shorter ones. Base values are distinct, so chance is
-1/chains. The math and code forms follow PAPER.md section 3; `--set form=compact` writes its one-line example
-form (`a=1, b=2, c=a, c=?`), about half the tokens, for models with short contexts.
+1/chains. The math and code forms follow PAPER.md section 3; `--set form=compact` writes the one-line form of its
+examples (`a=1, b=2, c=a, c=?`) with no header. For short contexts: a 5-shot depth-1 prompt is about 380 tokens in
+the math form, 290 compact, 190 compact with `--set chains=3` (estimated as words, punctuation and newlines).
 
 Template names: `statements` (list of (name, value) pairs in prompt order), `query`, `depth`, `config`.
 The solver reads `name=value` / `name = value` statements (one per line or comma-separated) and `value of NAME?`
@@ -27,8 +28,8 @@ VARIABLE_NAMES = string.ascii_lowercase
 
 @dataclass(frozen=True)
 class Config:
-    form: str = knob("math", "surface form: math and code follow PAPER.md section 3; compact is its one-line "
-                     "example form (a=1, b=a, b=?) for short contexts", choices=("math", "code", "compact"))
+    form: str = knob("math", "surface form: math and code follow PAPER.md section 3; compact is the one-line "
+                     "form of its examples (a=1, b=a, b=?)", choices=("math", "code", "compact"))
     depth: int = knob(0, "references to follow from the query to a number", low=0, high=25)
     chains: int = knob(5, "chains of full depth; one holds the query", low=1, high=26)
     distractor_chains: int = knob(0, "extra chains shorter than depth (depth >= 1)", low=0, high=25)

@@ -121,7 +121,7 @@ def test_solver_reads_a_handwritten_prompt():
         solve("a=z\nWhat is the value of a?", "variable_assignment")
 
 
-def test_compact_form_is_one_line_and_about_half_the_words_of_the_paper_forms():
+def test_compact_form_is_one_line_without_a_header():
     compact = build_dataset("variable_assignment_d1_math", 0, {"form": "compact"})
     paper = build_dataset("variable_assignment_d1_code", 0)
     for record in compact.records("train", 300):
