@@ -97,6 +97,7 @@ def table_context(results: dict) -> dict:
             "flops": flops,
             "flops_vs_baseline": flops / baseline_flops if flops and baseline_flops else None,
             "wall_clock_s": stats.get("wall_clock_s"),
+            "seed": stats.get("seed"),
             "fewshot_mean": mean_accuracy({task: row["cells"][method]["fewshot"] for task, row in
                                            zip(tasks, rows)}),
             "finetuned_mean": mean_accuracy({task: row["cells"][method]["finetuned"] for task, row in

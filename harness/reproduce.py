@@ -40,7 +40,11 @@ class ReproducePreset:
     tasks: tuple[str, ...] = ("reasoning_primitives",)
 
     def to_dict(self) -> dict:
+        from harness.evaluate import DEFAULT_SEED as FEWSHOT_SEED
+
         return {"size": self.size, "tasks": list(self.tasks),
+                "seeds": {"data": self.finetune.data_seed, "fewshot_draw": FEWSHOT_SEED,
+                          "finetune": list(self.finetune.seeds)},
                 "fewshot": {"shots": self.shots, "limit": self.limit},
                 "isoplot": {"checkpoints": self.isoplot_points, "shots": self.shots, "limit": self.limit},
                 "finetune": self.finetune.to_dict()}
@@ -50,8 +54,8 @@ class ReproducePreset:
 PRESETS: dict[str, ReproducePreset] = {
     "micro": ReproducePreset("micro", limit=8, isoplot_points=1,
                              finetune=FinetuneConfig(n_train=16, seeds=(0, 1), steps=4, limit=8)),
-    "tiny": ReproducePreset("tiny", limit=100, isoplot_points=2,
-                            finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=48, limit=100)),
+    "tiny": ReproducePreset("tiny", limit=50, isoplot_points=2,
+                            finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=32, limit=50)),
     "small": ReproducePreset("small", limit=200, isoplot_points=4,
                              finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=64, lr=5e-4, limit=200)),
     "base": ReproducePreset("base", limit=500, isoplot_points=6,
@@ -103,6 +107,9 @@ class StageBook:
             if saved_pins.get(key) != pins[key]:
                 raise HarnessError(f"--out {out} holds a reproduction with {what} {_show(saved_pins.get(key))}, "
                                    f"not {_show(pins[key])}; use another --out, or rerun with the same {what}")
+        if saved_pins.get("settings") != pins["settings"]:
+            raise HarnessError(f"--out {out} was made with other evaluation settings for preset {pins['preset']!r} "
+                               "(an older primbench); use another --out to reproduce with this version")
         return cls(path, saved_pins, stages)
 
     def run(self, key: str, compute: Callable[[], dict], log: Callable[[str], None]) -> dict:
@@ -127,7 +134,7 @@ def reproduce(preset: str, out: str | Path, checkpoints: dict[str, str] | None =
     for method, path in checkpoints.items():  # fail before hours of training, not after
         models.given_source(method, Path(path).expanduser())
     configs = models.load_configs(settings.size, list(overrides), [m for m in METHODS if m not in checkpoints])
-    pins = {"preset": preset, "checkpoints": checkpoints, "overrides": list(overrides),
+    pins = {"preset": preset, "checkpoints": checkpoints, "overrides": list(overrides), "settings": settings.to_dict(),
             "command": command_line(preset, out, checkpoints, overrides)}
     book = StageBook.open(out, pins)
     out.mkdir(parents=True, exist_ok=True)

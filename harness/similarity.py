@@ -82,15 +82,14 @@ def block_similarity(model: nn.Module, block_size: int = 1) -> SimilarityResult:
     if not isinstance(block_size, int) or block_size < 1 or len(layers) % block_size:
         raise HarnessError(f"block size {block_size} does not divide the {len(layers)} layers of "
                            f"{type(model).__name__}; pick a divisor of {len(layers)}, e.g. 1")
-    layer_vectors = [_flatten_layer(layer) for layer in layers]
-    if len({vector.numel() for vector in layer_vectors}) != 1:
-        raise HarnessError(f"the layers of {type(model).__name__} differ in size, so their weights cannot be "
-                           "compared element by element; similarity needs a decoder of identical layers")
-    blocks = torch.stack([torch.cat(layer_vectors[start:start + block_size])
-                          for start in range(0, len(layers), block_size)])
-    norms = blocks.norm(dim=1, keepdim=True).clamp_min(torch.finfo(blocks.dtype).tiny)
-    unit = blocks / norms
-    matrix = (unit @ unit.T).clamp(-1.0, 1.0)
+    gram = _layer_gram(layers, type(model).__name__)
+    # A block's vector is its layers' vectors laid end to end, so block dot products are sums of aligned layers'.
+    blocks = len(layers) // block_size
+    block_gram = torch.zeros((blocks, blocks), dtype=torch.float64)
+    for offset in range(block_size):
+        block_gram += gram[offset::block_size, offset::block_size]
+    norms = block_gram.diagonal().sqrt().clamp_min(torch.finfo(torch.float64).tiny)
+    matrix = (block_gram / norms[:, None] / norms[None, :]).clamp(-1.0, 1.0)
     return SimilarityResult(
         architecture=type(model).__name__,
         num_layers=len(layers),
@@ -104,10 +103,22 @@ def checkpoint_similarity(path: str | Path, block_size: int = 1) -> SimilarityRe
     return block_similarity(load_causal_lm(path), block_size)
 
 
-def _flatten_layer(layer: nn.Module) -> torch.Tensor:
-    """The weight matrices of one layer as one float64 vector, name-sorted (see the module note on 1-D ones)."""
-    named = sorted(((name, p) for name, p in layer.named_parameters() if p.dim() >= 2), key=lambda item: item[0])
-    return torch.cat([parameter.detach().reshape(-1).to(torch.float64) for _, parameter in named])
+def _layer_gram(layers: nn.ModuleList, architecture: str) -> torch.Tensor:
+    """Dot products of every pair of layers' flattened weight matrices, one parameter name at a time.
+
+    Accumulating per parameter keeps memory at one weight per layer in float64 instead of a copy of the whole
+    model (a 1B model would need 8 GB for that).
+    """
+    named = [dict((name, p) for name, p in layer.named_parameters() if p.dim() >= 2) for layer in layers]
+    shapes = [{name: tuple(p.shape) for name, p in weights.items()} for weights in named]
+    if any(shape != shapes[0] for shape in shapes):
+        raise HarnessError(f"the layers of {architecture} differ in their weights, so they cannot be compared "
+                           "element by element; similarity needs a decoder of identical layers")
+    gram = torch.zeros((len(layers), len(layers)), dtype=torch.float64)
+    for name in sorted(shapes[0]):
+        stacked = torch.stack([weights[name].detach().reshape(-1) for weights in named]).to(torch.float64)
+        gram += stacked @ stacked.T
+    return gram
 
 
 def _configured_layer_count(model: nn.Module) -> int | None:

@@ -22,7 +22,7 @@ def sample_results() -> dict:
         models[method] = {
             "source": "trained",
             "checkpoint": f"runs/{method}/final",
-            "training": {"steps": 100, "tokens": 204800, "flops": [1.0e12, 0.72e12, 0.72e12][offset],
+            "training": {"steps": 100, "tokens": 204800, "flops": [1.0e12, 0.72e12, 0.72e12][offset], "seed": 0,
                          "wall_clock_s": 60.0 + offset},
             "validation_loss": 4.5 + 0.1 * offset,
             "fewshot": {"shots": 5, "limit": 100, "accuracy": {
@@ -42,6 +42,7 @@ def sample_results() -> dict:
         "command": "primbench reproduce --preset tiny --out runs/tiny",
         "versions": {"torch": "2.13.0+cpu"},
         "settings": {"fewshot": {"shots": 5, "limit": 100},
+                     "seeds": {"data": 1234, "fewshot_draw": 1234, "finetune": [0, 1, 2]},
                      "finetune": {"n_train": 64, "steps": 40, "lr": 0.001, "seeds": [0, 1, 2], "shots": 0,
                                   "limit": 100}},
         "tasks": {"prim_variable_assignment_d0_math": {"chance": 0.2}, "prim_arithmetic_psm": {"chance": 0.1}},
@@ -88,6 +89,8 @@ def test_markdown_puts_chance_beside_accuracy_and_states_what_the_scale_shows(tm
     midas = next(line for line in lines if line.startswith("| midas |"))
     assert "| 0.720 |" in midas and "| 0.500 |" in midas  # FLOPs ratio and neighbouring-block similarity
     assert "## What this scale can and cannot show" in text
+    assert ("Seeds: primitive data 1234, few-shot draw 1234, pretraining baseline 0, gradstack 0, midas 0, "
+            "fine-tuning 0, 1, 2.") in text
     assert "**Cannot show:** whether MIDAS reasons better" in text
     assert "these models saw at most 2.05e+05 tokens, and 5 of the 12 accuracies above are within noise" in text  # 2 few-shot + 3 fine-tuned PSM
     assert "about ±9.8 points" in text  # 1.96 * sqrt(0.25 / 100)

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -150,6 +151,12 @@ def test_given_checkpoints_are_measured_without_training(micro, monkeypatch, tmp
     assert "--checkpoints midas=" in results["command"]
 
 
+def test_the_command_offers_exactly_the_library_presets():
+    from harness.commands.reproduce import PRESET_NAMES
+
+    assert PRESET_NAMES == tuple(reproduce_module.PRESETS)
+
+
 def test_parse_checkpoints_and_spacing():
     assert parse_checkpoints(["midas=runs/m", "baseline = runs/b"]) == {"midas": "runs/m", "baseline": "runs/b"}
     assert evenly_spaced(list(range(10)), 3) == [0, 4, 9]  # round(4.5) == 4
@@ -182,6 +189,13 @@ def test_an_out_folder_of_another_preset_or_settings_is_refused(micro):
     assert code == 2 and "holds a reproduction with preset 'micro', not 'tiny'" in line, line
     code, line = run_cli("--preset", "micro", "--out", out, "--set", "run.steps=80")
     assert code == 2 and "holds a reproduction with --set" in line and "use another --out" in line, line
+
+
+def test_an_out_folder_made_with_other_evaluation_settings_is_refused(micro, monkeypatch):
+    """Stages measured under other limits must not be mixed with new ones, e.g. after a primbench upgrade."""
+    monkeypatch.setitem(reproduce_module.PRESETS, "micro", replace(reproduce_module.PRESETS["micro"], limit=9))
+    with pytest.raises(HarnessError, match="was made with other evaluation settings for preset 'micro'"):
+        reproduce("micro", micro["out"], overrides=micro["set"], log=lambda line: None, progress=False)
 
 
 def test_a_folder_that_is_not_a_reproduction_is_refused(tmp_path):

@@ -87,6 +87,14 @@ def test_a_model_without_a_layer_list_is_refused_with_the_supported_families():
         decoder_layers(model)
 
 
+def test_layers_of_different_shapes_cannot_be_compared():
+    root = torch.nn.Module()
+    root.model = torch.nn.Module()
+    root.model.layers = torch.nn.ModuleList([torch.nn.Linear(4, 4), torch.nn.Linear(4, 8)])
+    with pytest.raises(HarnessError, match="differ in their weights"):
+        block_similarity(root)
+
+
 def test_cli_writes_a_valid_heatmap_and_the_matrix(tmp_path):
     model = random_llama(layers=4)
     model.save_pretrained(tmp_path / "model")
