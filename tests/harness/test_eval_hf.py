@@ -156,3 +156,11 @@ def test_bad_options_are_one_line_and_exit_2(tiny_model, args, message):
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: ") and message in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_tasks_path_prints_the_folder_lm_eval_indexes():
+    from tasks import TASKS_DIR
+
+    result = CliRunner().invoke(main, ["tasks-path"])
+    assert result.exit_code == 0 and result.output == f"{TASKS_DIR}\n"
+    assert (Path(result.output.strip()) / "groups" / "reasoning_primitives.yaml").is_file()
