@@ -91,11 +91,10 @@ def _in_bounds(config: Config, result: int) -> bool:
             and (config.max_result is None or result <= config.max_result))
 
 
-def _meta(config: Config, operands: list[int], operators: list[str], names: list[str] | None) -> dict:
+def _meta(operands: list[int], operators: list[str], result: int, names: list[str] | None) -> dict:
     terms = names or [f"({n})" if n < 0 else str(n) for n in operands]
     expression = terms[0] + "".join(f" {op} {term}" for op, term in zip(operators, terms[1:]))
-    meta = {"operands": list(operands), "operators": list(operators), "expression": expression,
-            "result": evaluate(list(operands), list(operators))}
+    meta = {"operands": list(operands), "operators": list(operators), "expression": expression, "result": result}
     if names:
         meta["names"] = list(names)
     return meta
@@ -107,9 +106,10 @@ def generate(config: Config, rng) -> dict:
     for _ in range(MAX_DRAWS):
         operands = [rng.choice(values) for _ in range(config.operands)]
         operators = [rng.choice(config.operators) for _ in range(config.operands - 1)]
-        if _in_bounds(config, evaluate(operands, operators)):
+        result = evaluate(operands, operators)
+        if _in_bounds(config, result):
             names = rng.sample(string.ascii_lowercase, config.operands) if config.form == "assign" else None
-            return _meta(config, operands, operators, names)
+            return _meta(operands, operators, result, names)
     raise PrimitiveError(f"no expression with {config.operands} operands of {config.digits} digit(s) drawn in "
                          f"{MAX_DRAWS} tries gives a result in {config.min_result}..{config.max_result}; "
                          f"widen min_result/max_result")
@@ -117,6 +117,14 @@ def generate(config: Config, rng) -> dict:
 
 def answer(meta: dict) -> str:
     return str(meta["result"])
+
+
+def problem_key(meta: dict) -> str:
+    """What the prompt shows (the assignments, if any, and the expression): the text whose hash picks the split."""
+    names = meta.get("names")
+    if names:
+        return f"{' '.join(f'{name}={operand}' for name, operand in zip(names, meta['operands']))} / {meta['expression']}"
+    return meta["expression"]
 
 
 def template_context(meta: dict, config: Config) -> dict:
@@ -136,8 +144,9 @@ def enumerate_problems(config: Config, limit: int) -> list[dict] | None:
     problems = []
     for operands in itertools.product(values, repeat=config.operands):
         for operators in itertools.product(config.operators, repeat=config.operands - 1):
-            if _in_bounds(config, evaluate(list(operands), list(operators))):
-                problems.append(_meta(config, list(operands), list(operators), None))
+            result = evaluate(list(operands), list(operators))
+            if _in_bounds(config, result):
+                problems.append(_meta(list(operands), list(operators), result, None))
     if not problems:
         raise PrimitiveError(f"no expression gives a result in {config.min_result}..{config.max_result}; "
                              f"widen min_result/max_result")

@@ -1,11 +1,14 @@
 """PrimitiveDataset: random access to the records of one preset, with disjoint splits.
 
 Why it is built this way:
-- Item i of split s is drawn from its own `random.Random`, seeded by a blake2b hash of (seed, preset, knobs,
-  split, i). Not seed + i (neighbouring seeds would share items) and not `hash()` (PYTHONHASHSEED).
-- A prompt belongs to exactly one split: the blake2b hash of its text picks the split. An item for split s
-  redraws from its own stream until its prompt lands in s, so no prompt can appear in two splits, for any seed,
-  and a writer can re-check every record in constant memory with `split_of(prompt)`.
+- Item i of split s draws from its own `Entropy`, a shake_256 hash of (seed, preset, knobs, split, i) whose
+  constant prefix is hashed once per split. Not seed + i (neighbouring seeds would share items) and not
+  `hash()` (PYTHONHASHSEED).
+- A problem belongs to exactly one split: the blake2b hash of its key (the drawn values the prompt shows, as
+  text: `primitive.problem_key`) picks the split, for every seed and preset. An item for split s redraws from
+  its own stream until its problem lands in s; only the accepted problem is rendered. Packaged templates show
+  every drawn value (distinct problems, distinct prompts), so no prompt can appear in two splits; the writer
+  re-checks that for every template, a user's included.
 - Small knob spaces (single-digit PSM has 110 problems) are enumerated once: each split is then a seeded
   permutation of exactly the problems that hash into it, so items are distinct and `capacity` is exact.
 """
@@ -15,16 +18,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import random
 from collections.abc import Iterator
-from typing import Any
 
 import jinja2
 
+from primitives.entropy import Entropy
 from primitives.errors import PrimitiveError
 
 SPLITS = ("train", "validation", "test")
-# Shares of the prompt-hash space. Even-ish shares keep small spaces useful for evaluation (PSM's test split holds
+# Shares of the problem-hash space. Even-ish shares keep small spaces useful for evaluation (PSM's test split holds
 # about a quarter of its problems) and bound the redraws an item needs (at most 4 on average).
 SPLIT_SHARES = {"train": 0.5, "validation": 0.25, "test": 0.25}
 ENUMERATION_LIMIT = 100_000  # spaces up to this many problems are enumerated (exact capacity, no duplicates)
@@ -37,19 +39,13 @@ for _split in SPLITS:
     _UPPER_BOUNDS.append((round(_total * 2**64), _split))
 
 
-def split_of(prompt: str) -> str:
-    """The split a prompt belongs to, from a hash of its text alone (independent of seed and preset)."""
-    point = int.from_bytes(hashlib.blake2b(prompt.encode(), digest_size=8).digest(), "big")
+def split_of(key: str) -> str:
+    """The split a problem belongs to, from a hash of its key alone (independent of seed and preset)."""
+    point = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
     for bound, split in _UPPER_BOUNDS:
         if point < bound:
             return split
     return SPLITS[-1]
-
-
-def derived_rng(*parts: Any) -> random.Random:
-    """A Random seeded by a blake2b hash of the parts: stable across processes, platforms and PYTHONHASHSEED."""
-    material = "\x1f".join(str(part) for part in parts).encode()
-    return random.Random(int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "big"))
 
 
 _ENVIRONMENT = jinja2.Environment(
@@ -94,9 +90,9 @@ class PrimitiveDataset:
         self.template_source = template_source
         self._template = load_template(self.template_name, template_source)
         self._key = json.dumps(self.knobs, sort_keys=True)
-        # derived_rng(seed, preset, knobs, split, index) with the constant prefix hashed once per split.
-        self._item_hashers = {split: hashlib.blake2b(f"{seed}\x1f{preset.name}\x1f{self._key}\x1f{split}\x1f".encode(),
-                                                     digest_size=8) for split in SPLITS}
+        # Entropy.of(seed, preset, knobs, split, index) with the constant prefix hashed once per split.
+        self._item_hashers = {split: hashlib.shake_256(f"{seed}\x1f{preset.name}\x1f{self._key}\x1f{split}\x1f".encode())
+                              for split in SPLITS}
         self._space: dict[str, list[tuple[dict, str]]] | None = None
         self._space_checked = False
         if template_source is not None:
@@ -121,21 +117,26 @@ class PrimitiveDataset:
             raise PrimitiveError(f"template {self.template_name} fails to render: {error}; fix the template")
         return text.strip()
 
+    def split_of_problem(self, meta: dict) -> str:
+        """The split a problem's drawn values belong to."""
+        return split_of(self.primitive.problem_key(meta))
+
     def _check_user_template(self) -> None:
-        rng = derived_rng(self.seed, self.preset.name, self._key, "template-check")
-        prompt = self.render(self.primitive.generate(self.config, rng))
+        entropy = Entropy.of(self.seed, self.preset.name, self._key, "template-check")
+        prompt = self.render(self.primitive.generate(self.config, entropy))
         if not prompt:
             raise PrimitiveError(f"template {self.template_name} renders an empty prompt; it must show the problem")
 
-    def _draw(self, split: str, index: int) -> tuple[dict, str]:
+    def _draw(self, split: str, index: int) -> dict:
+        """The first problem drawn from item `index`'s entropy whose key hashes into `split`."""
         hasher = self._item_hashers[split].copy()
         hasher.update(str(index).encode())
-        rng = random.Random(int.from_bytes(hasher.digest(), "big"))
+        entropy = Entropy(hasher)
+        generate, problem_key, config = self.primitive.generate, self.primitive.problem_key, self.config
         for _ in range(MAX_DRAWS):
-            meta = self.primitive.generate(self.config, rng)
-            prompt = self.render(meta)
-            if split_of(prompt) == split:
-                return meta, prompt
+            meta = generate(config, entropy)
+            if split_of(problem_key(meta)) == split:
+                return meta
         raise PrimitiveError(f"{self.preset.name}: no problem landed in split {split} after {MAX_DRAWS} draws; "
                              f"the knob space is too small, widen it with --set")
 
@@ -147,10 +148,9 @@ class PrimitiveDataset:
             if problems is not None:
                 space: dict[str, list[tuple[dict, str]]] = {split: [] for split in SPLITS}
                 for meta in problems:
-                    prompt = self.render(meta)
-                    space[split_of(prompt)].append((meta, prompt))
+                    space[self.split_of_problem(meta)].append((meta, self.render(meta)))
                 for split in SPLITS:
-                    derived_rng(self.seed, self.preset.name, self._key, split, "order").shuffle(space[split])
+                    Entropy.of(self.seed, self.preset.name, self._key, split, "order").shuffle(space[split])
                 self._space = space
         return self._space
 
@@ -161,7 +161,8 @@ class PrimitiveDataset:
             raise PrimitiveError(f"record index must be a non-negative integer, not {index!r}")
         space = self._enumerated()
         if space is None:
-            meta, prompt = self._draw(split, index)
+            meta = self._draw(split, index)
+            prompt = self.render(meta)
         elif index < len(space[split]):
             shared, prompt = space[split][index]
             # A copy, so that a caller editing a record cannot change the cached problem behind later records.

@@ -18,6 +18,7 @@ from primitives.errors import PrimitiveError
 FORMATS = ("jsonl", "parquet", "hf")
 SUFFIXES = {"jsonl": ".jsonl", "parquet": ".parquet", "hf": ""}  # hf splits are folders
 BATCH_SIZE = 4096
+_JSON_LINE = json.JSONEncoder(ensure_ascii=False).encode  # made once: json.dumps(..., ensure_ascii=False) makes one per call
 
 
 def check_format(fmt: str) -> None:
@@ -35,8 +36,7 @@ def _write_jsonl(records: Iterable[dict], path: Path) -> int:
     count = 0
     with open(path, "w", encoding="utf-8") as stream:
         for record in records:
-            stream.write(json.dumps(record, ensure_ascii=False))
-            stream.write("\n")
+            stream.write(_JSON_LINE(record) + "\n")
             count += 1
     return count
 

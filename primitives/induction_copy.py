@@ -77,6 +77,11 @@ def answer(meta: dict) -> str:
     return " ".join(meta["answer_tokens"])
 
 
+def problem_key(meta: dict) -> str:
+    """What the prompt shows (the tokens, then how many to copy): the text whose hash picks the split."""
+    return f"{' '.join(meta['sequence'] + meta['filler'] + meta['cue'])} / {len(meta['answer_tokens'])}"
+
+
 def template_context(meta: dict, config: Config) -> dict:
     return {**meta, "unit": UNITS[config.vocabulary], "config": config}
 

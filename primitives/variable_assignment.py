@@ -76,41 +76,44 @@ def template_name(config: Config) -> str:
 def generate(config: Config, rng) -> dict:
     """Draw the chains and the statement order; the queried chain is the first one."""
     depths = [config.depth] * config.chains + [rng.randrange(config.depth) for _ in range(config.distractor_chains)]
-    names = rng.sample(VARIABLE_NAMES, sum(depth + 1 for depth in depths))
-    values = rng.sample(range(config.min_value, config.max_value + 1), len(depths))
+    names = rng.sample(VARIABLE_NAMES, sum(depths) + len(depths))
+    values = [str(value) for value in rng.sample(range(config.min_value, config.max_value + 1), len(depths))]
     chains, position = [], 0
     for depth in depths:
         chains.append(names[position:position + depth + 1])
         position += depth + 1
-    # A statement is (level, name, right-hand side); level 0 assigns a number.
-    statements = [(level, chain[level], str(value) if level == 0 else chain[level - 1])
-                  for chain, value in zip(chains, values) for level in range(len(chain))]
     if config.order == "levels":
-        rng.shuffle(statements)
-        statements.sort(key=lambda statement: statement[0])
+        statements = []
+        for level in range(config.depth + 1):
+            row = [_statement(chain, value, level) for chain, value in zip(chains, values) if level < len(chain)]
+            rng.shuffle(row)
+            statements += row
     else:
-        statements = _interleave(statements, rng)
+        statements = _interleave(chains, values, rng)
     return {
         "depth": config.depth,
         "query": chains[0][-1],
         "chain": chains[0],
-        "names": [name for _, name, _ in statements],
-        "values": [value for _, _, value in statements],
+        "names": [name for name, _ in statements],
+        "values": [value for _, value in statements],
     }
 
 
-def _interleave(statements: list[tuple[int, str, str]], rng) -> list[tuple[int, str, str]]:
-    """A random order in which every variable is defined before it is used (still a valid program)."""
-    pending = {name: (level, name, value) for level, name, value in statements}
-    defined: set[str] = set()
-    ready = sorted(name for level, name, _ in statements if level == 0)
-    ordered = []
-    while ready:
-        name = ready.pop(rng.randrange(len(ready)))
-        ordered.append(pending[name])
-        defined.add(name)
-        ready.extend(other for other, (_, _, value) in pending.items() if value == name and other not in defined)
-    return ordered
+def _statement(chain: list[str], value: str, level: int) -> tuple[str, str]:
+    """(name, right-hand side) of a chain's statement `level` references away from its number."""
+    return chain[level], value if level == 0 else chain[level - 1]
+
+
+def _interleave(chains: list[list[str]], values: list[str], rng) -> list[tuple[str, str]]:
+    """A uniformly random order that defines each variable before its use: a shuffle of the chains' turns."""
+    turns = [number for number, chain in enumerate(chains) for _ in chain]
+    rng.shuffle(turns)
+    written = [0] * len(chains)
+    statements = []
+    for number in turns:
+        statements.append(_statement(chains[number], values[number], written[number]))
+        written[number] += 1
+    return statements
 
 
 def answer(meta: dict) -> str:
@@ -119,6 +122,11 @@ def answer(meta: dict) -> str:
     while value in values:
         value = values[value]
     return value
+
+
+def problem_key(meta: dict) -> str:
+    """What the prompt shows (the statements in order, the query): the text whose hash picks the split."""
+    return f"{' '.join(meta['names'])} / {' '.join(meta['values'])} / {meta['query']}"
 
 
 def template_context(meta: dict, config: Config) -> dict:

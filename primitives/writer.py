@@ -2,8 +2,10 @@
 
 Nothing is half-written: every count is checked against the splits' capacity before a file is opened, the
 presets are written into a hidden temporary folder inside the output folder, and each preset folder is renamed
-into place only once all of them are complete. Every written record is re-checked against the split its prompt
-hashes to, in constant memory.
+into place only once all of them are complete. Every written record is re-checked: its problem must hash to its
+split, and its prompt must not appear in another split (a user's template that hides drawn values could make two
+problems look alike). That check keeps an 8-byte digest per prompt of every split but the largest, which is
+written last, so memory does not grow with the largest split.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from primitives.dataset import SPLIT_SHARES, SPLITS, PrimitiveDataset, load_template, split_of
+from primitives.dataset import SPLIT_SHARES, SPLITS, PrimitiveDataset, load_template
 from primitives.errors import PrimitiveError
 from primitives.export import SUFFIXES, check_format, file_hashes, write_split
 from primitives.knobs import did_you_mean, knob_specs
@@ -81,12 +83,23 @@ def _command(dataset: PrimitiveDataset, counts: dict[str, int], fmt: str, overri
     return shlex.join(parts)
 
 
-def _checked(records, split: str, bar):
-    """Pass records through, failing loudly if one's prompt does not hash to its split (a generator bug)."""
+def _checked(records, dataset: PrimitiveDataset, split: str, earlier: set[bytes], current: set[bytes] | None, bar):
+    """Pass records through, checking each problem's split and that its prompt is in no earlier-written split.
+
+    Digests of this split's prompts go into `current` (None for the last split written: nothing is checked
+    against it)."""
     count = 0
     for count, record in enumerate(records, 1):
-        if split_of(record["prompt"]) != split:
-            raise RuntimeError(f"record {record['id']} hashes to split {split_of(record['prompt'])}, not {split}")
+        if dataset.split_of_problem(record["meta"]) != split:
+            raise RuntimeError(f"record {record['id']} is a problem of split "
+                               f"{dataset.split_of_problem(record['meta'])}, not {split}")
+        digest = hashlib.blake2b(record["prompt"].encode(), digest_size=8).digest()
+        if digest in earlier:
+            raise PrimitiveError(f"template {Path(dataset.template_name).name} renders the same prompt for problems "
+                                 f"of two splits ({record['id']} is one); it must show every drawn value "
+                                 f"(primitives/templates/README.md lists them)")
+        if current is not None:
+            current.add(digest)
         if bar is not None and count % 1024 == 0:
             bar.update(1024)
         yield record
@@ -99,8 +112,13 @@ def write_preset(dataset: PrimitiveDataset, folder: Path, counts: dict[str, int]
     """Write one preset's splits, manifest.json and README.md into `folder` (which must not exist yet)."""
     folder.mkdir()
     split_files = {split: f"{split}{SUFFIXES[fmt]}" for split in SPLITS}
-    for split in SPLITS:
-        write_split(_checked(dataset.records(split, counts[split]), split, bar), folder / split_files[split], fmt)
+    earlier: set[bytes] = set()  # prompt digests of the splits written so far
+    order = sorted(SPLITS, key=lambda split: counts[split])  # the largest last: its digests are never kept
+    for split in order:
+        current = None if split == order[-1] else set()
+        write_split(_checked(dataset.records(split, counts[split]), dataset, split, earlier, current, bar),
+                    folder / split_files[split], fmt)
+        earlier |= current or set()
     if fmt == "hf":  # makes the preset folder load as one DatasetDict with datasets.load_from_disk
         (folder / "dataset_dict.json").write_text(json.dumps({"splits": list(SPLITS)}), encoding="utf-8")
     source = dataset.template_source

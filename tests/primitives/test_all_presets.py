@@ -9,36 +9,42 @@ import sys
 import pytest
 
 import primitives
-from primitives.dataset import SPLITS, split_of
+from primitives.dataset import SPLITS
 from primitives.errors import PrimitiveError
-from primitives.registry import PAPER_SUITE, PRESETS, PRIMITIVES, build_dataset, get_preset
+from primitives.registry import (
+    PAPER_SUITE,
+    PRESETS,
+    PRIMITIVES,
+    build_dataset,
+    get_preset,
+)
 
 KEYS = ["id", "primitive", "preset", "split", "index", "prompt", "answer", "meta"]
 SEED = 2024
 # sha256 (first 32 hex digits) of the JSON of records 0-2 of train, validation and test under seed 2024.
 # A change here changes every user's data: bump the version and say so in the changelog.
 GOLDEN = {
-    "induction_copy_words": "7e5c6b96ceb97f73aef1e90217412dc9",
-    "induction_copy_letters": "43f762607503d1b4cafcf36d4f65aae6",
-    "induction_copy_digits": "e0df276d0bcf98434815a0d09130d66a",
-    "induction_copy_syllables": "bf746acae5123c8c95849bf6af18c99f",
-    "induction_copy_words_span": "1fb19afb22af711dab42092820638d12",
-    "induction_copy_words_gap": "bcf95300845ba891831db1ecbb00a879",
-    "variable_assignment_d0_math": "13a794c38d5c241ae893decef0130651",
-    "variable_assignment_d0_code": "8fa5f1a8d3d3bce747b251341e814a64",
-    "variable_assignment_d1_math": "f7c779a0f0e45ff7d41882e252dff677",
-    "variable_assignment_d1_code": "9af9688254fd910642c24aee3310e687",
-    "variable_assignment_d2_math": "49503fccff738504850163dd26b3defe",
-    "variable_assignment_d2_code": "96b17ea136de0e29f0ece16871c49afe",
-    "variable_assignment_d3_math": "6d7208675e7b76252c0b49a977bbcbc8",
-    "variable_assignment_d2_math_interleaved": "f9a34249c118d202811bec1d80a80a34",
-    "arithmetic_psm": "56b3248a11fb3f1de13429a871c3bba9",
-    "arithmetic_psm3": "7d8877ce435b993840d0eb5592354c46",
-    "arithmetic_two_digit": "59c96ffd5f6a05aa12393d060774f05f",
-    "arithmetic_mixed": "d2107ca7e53b5b6dfdfefaa2cb3ac003",
-    "arithmetic_negatives": "c887204910875e81d741ba859fdcc456",
-    "arithmetic_assign": "6b655f84dcff225018c981c17d65430c",
-    "arithmetic_assign3": "035f1fc2a9b5b1f0ead7a3f3f7eb9126",
+    "induction_copy_words": "dd8807675ca1686686c769d03528c0c7",
+    "induction_copy_letters": "71e8d035336a636fc61e2bcd39b679c7",
+    "induction_copy_digits": "cc8e7c3b0b78166bbce4a339baf99c3b",
+    "induction_copy_syllables": "cfeefb9b5b86597640930114447a32b6",
+    "induction_copy_words_span": "f0ef45a6788b510cb21790740f78742b",
+    "induction_copy_words_gap": "efa88378cb0472f2dd08f2593047065b",
+    "variable_assignment_d0_math": "6e62e303ff40b8cc21db050e1ad173da",
+    "variable_assignment_d0_code": "87df28a91ae3e7fd4542760addb3a902",
+    "variable_assignment_d1_math": "93616b5554e29cd75328277cc681b4c5",
+    "variable_assignment_d1_code": "1b73d6dde55a783e9e8593a0ee9a6b81",
+    "variable_assignment_d2_math": "c3830d58ffc5b4d65f780a3a40d76c92",
+    "variable_assignment_d2_code": "6fbf62314e2ef6c5978eda1ebb135433",
+    "variable_assignment_d3_math": "bba326b97cfb7c40bdd32131dc2c6af3",
+    "variable_assignment_d2_math_interleaved": "4ec955ce1b3dac156c42979e3ff7e60f",
+    "arithmetic_psm": "b5b1a4f94e936e8376928a08803bd932",
+    "arithmetic_psm3": "ae6fecad8a5dac1275cbedc0b8d6132f",
+    "arithmetic_two_digit": "fde046973d0bf8eb69b41122af969706",
+    "arithmetic_mixed": "35c1498fca032fd5e92928b18f50c0e9",
+    "arithmetic_negatives": "f49242208da8954fd373875c24a7fa86",
+    "arithmetic_assign": "d15703f5f1d31ca039d14765180c89fa",
+    "arithmetic_assign3": "45ecd8cde3fc356e32166e09f27e2bbe",
 }
 FINGERPRINT = """
 import hashlib, json
@@ -80,12 +86,12 @@ def test_golden_bytes(name):
 def test_readable_golden_records():
     assert build_dataset("arithmetic_psm", SEED).record("test", 3) == {
         "id": "arithmetic/psm/test/000003", "primitive": "arithmetic", "preset": "arithmetic_psm", "split": "test",
-        "index": 3, "prompt": "What is 1 + 4?\nAnswer:", "answer": "5",
-        "meta": {"operands": [1, 4], "operators": ["+"], "expression": "1 + 4", "result": 5}}
+        "index": 3, "prompt": "What is 0 + 3?\nAnswer:", "answer": "3",
+        "meta": {"operands": [0, 3], "operators": ["+"], "expression": "0 + 3", "result": 3}}
     record = build_dataset("induction_copy_words", SEED).record("train", 0)
-    assert record["prompt"] == ("Sequence: lake sea tail star farm egg cow bone lake\n"
+    assert record["prompt"] == ("Sequence: wine oil iron orange apple fire boy gold wine\n"
                                 "Continue the sequence with the next 1 word.\nAnswer:")
-    assert record["answer"] == "sea"
+    assert record["answer"] == "oil"
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -107,17 +113,31 @@ def test_solver_agrees_with_the_answer_on_thousands_of_records(name):
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_splits_are_disjoint_and_each_prompt_hashes_to_its_split(name):
+def test_splits_are_disjoint_and_each_problem_hashes_to_its_split(name):
     records = sample(name, 300)
     prompts = {split: {r["prompt"] for r in items} for split, items in records.items()}
     assert not prompts["train"] & prompts["validation"]
     assert not prompts["train"] & prompts["test"]
     assert not prompts["validation"] & prompts["test"]
-    assert all(split_of(prompt) == split for split, texts in prompts.items() for prompt in texts)
+    dataset = build_dataset(name, SEED)
+    assert all(dataset.split_of_problem(r["meta"]) == split for split, items in records.items() for r in items)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_packaged_templates_show_every_drawn_value(name):
+    """Distinct problems render to distinct prompts, so splits chosen by problem are disjoint in prompts."""
+    module = PRIMITIVES[get_preset(name).primitive]
+    key_of_prompt = {}
+    for items in sample(name, 300).values():
+        for record in items:
+            key_of_prompt.setdefault(record["prompt"], set()).add(module.problem_key(record["meta"]))
+    assert all(len(keys) == 1 for keys in key_of_prompt.values())
+    keys = [key for keys in key_of_prompt.values() for key in keys]
+    assert len(set(keys)) == len(keys)
 
 
 def test_splits_stay_disjoint_across_seeds():
-    """The split is a function of the prompt alone, so one seed's train never holds another seed's test."""
+    """The split is a function of the problem alone, so one seed's train never holds another seed's test."""
     train = {r["prompt"] for r in build_dataset("arithmetic_two_digit", 1).records("train", 2000)}
     test = {r["prompt"] for r in build_dataset("arithmetic_two_digit", 2).records("test", 2000)}
     assert not train & test
@@ -133,7 +153,7 @@ def test_random_access_equals_iteration_and_rebuilding():
 def test_neighbouring_seeds_and_presets_do_not_share_streams():
     a, b = build_dataset("induction_copy_words", 0), build_dataset("induction_copy_words", 1)
     assert [a.record("train", i)["prompt"] for i in range(1, 50)] != [b.record("train", i)["prompt"]
-                                                                       for i in range(0, 49)]
+                                                                       for i in range(49)]
     assert not {a.record("train", i)["prompt"] for i in range(200)} & {b.record("train", i)["prompt"]
                                                                         for i in range(200)}
 

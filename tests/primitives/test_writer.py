@@ -128,3 +128,12 @@ def test_datasets_load_dataset_reads_a_jsonl_preset_folder_through_its_card(tmp_
     loaded = datasets.load_dataset(str(tmp_path / "o" / "induction_copy_words"), cache_dir=str(tmp_path / "cache"))
     assert {split: loaded[split].num_rows for split in loaded} == COUNTS
     assert loaded["test"][0]["prompt"] == read_split(tmp_path / "o/induction_copy_words/test.jsonl")[0]["prompt"]
+
+
+def test_a_user_template_that_hides_drawn_values_cannot_put_one_prompt_in_two_splits(tmp_path):
+    template = tmp_path / "query_only.j2"
+    template.write_text("What is the value of {{ query }}?\nAnswer:", encoding="utf-8")  # hides the statements
+    with pytest.raises(PrimitiveError, match="query_only.j2 renders the same prompt for problems of two splits"):
+        generate(["variable_assignment_d0_math"], tmp_path / "out", COUNTS, seed=0, template=template,
+                 progress=False)
+    assert not (tmp_path / "out").exists()
