@@ -60,8 +60,8 @@ def command(model: str, tasks: tuple[str, ...], shots: int, limit: int | None, b
     Examples:
       primbench eval runs/tiny-midas/final --limit 100
       primbench eval runs/tiny-midas/final --tasks reasoning_primitives_gen --shots 0 --out results/tiny-midas
-      primbench eval ~/.cache/primbench/models/smollm2-135m-instruct -t prim_variable_assignment_d0_math -t prim_arithmetic_psm
-      primbench eval my_model --tasks 'prim_variable_*' --metadata '{"n": 200, "seed": 7}' --device cuda --batch-size auto
+      primbench eval ~/.cache/primbench/models/smollm2-135m-instruct -t prim_variable_assignment_d0_code,prim_arithmetic_psm
+      primbench eval my_model -t 'prim_variable_*' --metadata '{"n": 200, "seed": 7}' --device cuda --batch-size auto
     """
     from harness.evaluate import evaluate, markdown_table, write_outputs
 
