@@ -121,10 +121,10 @@ def answer(meta: dict) -> str:
 
 def problem_key(meta: dict) -> str:
     """What the prompt shows (the assignments, if any, and the expression): the text whose hash picks the split."""
-    names = meta.get("names")
-    if names:
-        return f"{' '.join(f'{name}={operand}' for name, operand in zip(names, meta['operands']))} / {meta['expression']}"
-    return meta["expression"]
+    if "names" not in meta:
+        return meta["expression"]
+    assignments = " ".join(f"{name}={operand}" for name, operand in zip(meta["names"], meta["operands"]))
+    return f"{assignments} / {meta['expression']}"
 
 
 def template_context(meta: dict, config: Config) -> dict:

@@ -91,8 +91,9 @@ class PrimitiveDataset:
         self._template = load_template(self.template_name, template_source)
         self._key = json.dumps(self.knobs, sort_keys=True)
         # Entropy.of(seed, preset, knobs, split, index) with the constant prefix hashed once per split.
-        self._item_hashers = {split: hashlib.shake_256(f"{seed}\x1f{preset.name}\x1f{self._key}\x1f{split}\x1f".encode())
-                              for split in SPLITS}
+        self._item_hashers = {
+            split: hashlib.shake_256(f"{seed}\x1f{preset.name}\x1f{self._key}\x1f{split}\x1f".encode())
+            for split in SPLITS}
         self._space: dict[str, list[tuple[dict, str]]] | None = None
         self._space_checked = False
         if template_source is not None:

@@ -18,7 +18,8 @@ from primitives.errors import PrimitiveError
 FORMATS = ("jsonl", "parquet", "hf")
 SUFFIXES = {"jsonl": ".jsonl", "parquet": ".parquet", "hf": ""}  # hf splits are folders
 BATCH_SIZE = 4096
-_JSON_LINE = json.JSONEncoder(ensure_ascii=False).encode  # made once: json.dumps(..., ensure_ascii=False) makes one per call
+# Made once: json.dumps(record, ensure_ascii=False) builds a new encoder for every record.
+_JSON_LINE = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def check_format(fmt: str) -> None:
