@@ -73,8 +73,12 @@ class FinetuneResult:
     tasks: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "settings": self.settings, "tasks": self.tasks,
-                "mean": mean_over_tasks(self.tasks)}
+        return {
+            "model": self.model,
+            "settings": self.settings,
+            "tasks": self.tasks,
+            "mean": mean_over_tasks(self.tasks),
+        }
 
 
 def mean_over_tasks(tasks: dict[str, dict]) -> float | None:
@@ -91,8 +95,10 @@ def training_mixture(presets: list[str], n_train: int, seed: int, data_seed: int
     from primitives.registry import build_dataset
 
     if n_train < len(presets):
-        raise HarnessError(f"--n-train {n_train} is smaller than the {len(presets)} tasks in the mixture; "
-                           f"use at least {len(presets)} or fewer tasks")
+        raise HarnessError(
+            f"--n-train {n_train} is smaller than the {len(presets)} tasks in the mixture; "
+            f"use at least {len(presets)} or fewer tasks"
+        )
     share, extra = divmod(n_train, len(presets))
     mixture = []
     for position, preset in enumerate(presets):
@@ -111,9 +117,9 @@ def encode_example(record: dict, tokenizer) -> tuple[list[int], list[int]]:
     """(input ids, labels) with the prompt masked out, split the way lm-eval splits context and continuation."""
     context = tokenizer.encode(record["prompt"], add_special_tokens=False)
     whole = tokenizer.encode(record["prompt"] + " " + record["answer"] + STOP, add_special_tokens=False)
-    if whole[:len(context)] != context:  # a merge across the boundary: fall back to encoding the parts apart
+    if whole[: len(context)] != context:  # a merge across the boundary: fall back to encoding the parts apart
         whole = context + tokenizer.encode(" " + record["answer"] + STOP, add_special_tokens=False)
-    labels = [IGNORE_INDEX] * len(context) + whole[len(context):]
+    labels = [IGNORE_INDEX] * len(context) + whole[len(context) :]
     return whole, labels
 
 
@@ -124,9 +130,9 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[st
     labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
     attention = torch.zeros((len(examples), width), dtype=torch.long)
     for row, (ids, target) in enumerate(examples):
-        input_ids[row, :len(ids)] = torch.tensor(ids)
-        labels[row, :len(target)] = torch.tensor(target)
-        attention[row, :len(ids)] = 1
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        labels[row, : len(target)] = torch.tensor(target)
+        attention[row, : len(ids)] = 1
     return {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
 
 
@@ -156,8 +162,14 @@ def tune_copy(model, tokenizer, records: list[dict], config: FinetuneConfig, see
     return tuned
 
 
-def finetune(model, tokenizer, tasks: list[str], config: FinetuneConfig = FinetuneConfig(), name: str = "model",
-             progress: bool = True) -> FinetuneResult:
+def finetune(
+    model,
+    tokenizer,
+    tasks: list[str],
+    config: FinetuneConfig = FinetuneConfig(),
+    name: str = "model",
+    progress: bool = True,
+) -> FinetuneResult:
     """Tune one copy per seed on the mixture of `tasks`' presets (groups expanded) and score each copy on them."""
     config.validate()
     tasks = expand_tasks(tasks)
@@ -172,15 +184,21 @@ def finetune(model, tokenizer, tasks: list[str], config: FinetuneConfig = Finetu
             per_seed[task].append(scores[task]["accuracy"])
             counts[task] = scores[task]["n"]
         del tuned
-    cells = {task: {"mean": statistics.fmean(values),
-                    "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-                    "per_seed": values, "n": counts[task]}
-             for task, values in per_seed.items()}
+    cells = {
+        task: {
+            "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "per_seed": values,
+            "n": counts[task],
+        }
+        for task, values in per_seed.items()
+    }
     return FinetuneResult(model=name, settings=config.to_dict(), tasks=cells)
 
 
-def finetune_checkpoint(path, tasks: list[str], config: FinetuneConfig = FinetuneConfig(),
-                        progress: bool = True) -> FinetuneResult:
+def finetune_checkpoint(
+    path, tasks: list[str], config: FinetuneConfig = FinetuneConfig(), progress: bool = True
+) -> FinetuneResult:
     """`finetune` of a Hugging Face folder on disk (loaded once; each seed tunes its own copy)."""
     from harness.models import check_model_source, load_tokenizer
     from harness.similarity import load_causal_lm

@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+import matplotlib.pyplot as plt
 
 # One colour per method, the same in every figure so the reader can match them by eye.
 METHOD_COLOURS = {"baseline": "#4c72b0", "gradstack": "#dd8452", "midas": "#55a868"}
@@ -54,8 +54,15 @@ def plot_similarity(matrix: list[list[float]], path: str | Path, title: str, blo
         for row in range(size):
             for column in range(size):
                 value = matrix[row][column]
-                axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                          color="white" if abs(value) > 0.6 else "black")
+                axes.text(
+                    column,
+                    row,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if abs(value) > 0.6 else "black",
+                )
     figure.tight_layout()
     return save_figure(figure, path)
 
@@ -69,8 +76,13 @@ def plot_isoplot(curves: dict[str, list[tuple[float, float]]], path: str | Path,
     figure, axes = plt.subplots(figsize=(5.6, 4.2))
     for method, points in curves.items():
         ordered = sorted(points, key=lambda point: -point[0])
-        axes.plot([loss for loss, _ in ordered], [accuracy for _, accuracy in ordered], marker="o",
-                  label=method, color=METHOD_COLOURS.get(method))
+        axes.plot(
+            [loss for loss, _ in ordered],
+            [accuracy for _, accuracy in ordered],
+            marker="o",
+            label=method,
+            color=METHOD_COLOURS.get(method),
+        )
     axes.invert_xaxis()
     axes.set_xlabel("validation loss (lower is better, training runs left to right)")
     axes.set_ylabel("mean few-shot accuracy over primitives")
@@ -82,8 +94,9 @@ def plot_isoplot(curves: dict[str, list[tuple[float, float]]], path: str | Path,
     return save_figure(figure, path)
 
 
-def plot_accuracy_per_primitive(accuracies: dict[str, dict[str, float]], chance: dict[str, float],
-                                path: str | Path, title: str) -> Path:
+def plot_accuracy_per_primitive(
+    accuracies: dict[str, dict[str, float]], chance: dict[str, float], path: str | Path, title: str
+) -> Path:
     """Grouped bars: one group per task, one bar per method, a black tick at each task's chance level."""
     methods = list(accuracies)
     tasks = list(chance)
@@ -94,8 +107,15 @@ def plot_accuracy_per_primitive(accuracies: dict[str, dict[str, float]], chance:
         heights = [accuracies[method].get(task) or 0.0 for task in tasks]
         axes.bar(positions, heights, width=width, label=method, color=METHOD_COLOURS.get(method))
     for index, task in enumerate(tasks):
-        axes.hlines(chance[task], index - 0.45, index + 0.45, colors="black", linewidth=1.5, zorder=3,
-                    label="chance" if index == 0 else None)
+        axes.hlines(
+            chance[task],
+            index - 0.45,
+            index + 0.45,
+            colors="black",
+            linewidth=1.5,
+            zorder=3,
+            label="chance" if index == 0 else None,
+        )
     axes.set_xticks(list(range(len(tasks))))
     axes.set_xticklabels([task.removeprefix("prim_") for task in tasks], rotation=30, ha="right", fontsize=8)
     axes.set_ylim(0.0, 1.0)

@@ -88,26 +88,35 @@ def table_context(results: dict) -> dict:
         model = models[method]
         stats = model.get("training") or {}
         flops = stats.get("flops")
-        training.append({
-            "method": method,
-            "source": model.get("source"),
-            "validation_loss": model.get("validation_loss"),
-            "steps": stats.get("steps"),
-            "tokens": stats.get("tokens"),
-            "flops": flops,
-            "flops_vs_baseline": flops / baseline_flops if flops and baseline_flops else None,
-            "wall_clock_s": stats.get("wall_clock_s"),
-            "seed": stats.get("seed"),
-            "fewshot_mean": mean_accuracy({task: row["cells"][method]["fewshot"] for task, row in
-                                           zip(tasks, rows)}),
-            "finetuned_mean": mean_accuracy({task: row["cells"][method]["finetuned"] for task, row in
-                                             zip(tasks, rows)}),
-            "neighbour_similarity": _neighbour_mean(model.get("similarity")),
-        })
+        training.append(
+            {
+                "method": method,
+                "source": model.get("source"),
+                "validation_loss": model.get("validation_loss"),
+                "steps": stats.get("steps"),
+                "tokens": stats.get("tokens"),
+                "flops": flops,
+                "flops_vs_baseline": flops / baseline_flops if flops and baseline_flops else None,
+                "wall_clock_s": stats.get("wall_clock_s"),
+                "seed": stats.get("seed"),
+                "fewshot_mean": mean_accuracy(
+                    {task: row["cells"][method]["fewshot"] for task, row in zip(tasks, rows)}
+                ),
+                "finetuned_mean": mean_accuracy(
+                    {task: row["cells"][method]["finetuned"] for task, row in zip(tasks, rows)}
+                ),
+                "neighbour_similarity": _neighbour_mean(model.get("similarity")),
+            }
+        )
     items = [cell["fewshot_n"] for row in rows for cell in row["cells"].values() if cell["fewshot_n"]]
     fewest = min(items) if items else 0
-    marks = [cell[f"{protocol}_signal"] for row in rows for cell in row["cells"].values()
-             for protocol in ("fewshot", "finetuned") if cell[protocol] is not None]
+    marks = [
+        cell[f"{protocol}_signal"]
+        for row in rows
+        for cell in row["cells"].values()
+        for protocol in ("fewshot", "finetuned")
+        if cell[protocol] is not None
+    ]
     tokens = [t["tokens"] for t in training if t["tokens"]]
     return {
         "results": results,
@@ -134,8 +143,10 @@ def render_tables(results: dict) -> tuple[str, str]:
     )
     environment.filters.update(pct=_pct, num=_num, sci=_sci, csv=_csv_field)
     context = table_context(results)
-    return (environment.get_template("table.md.j2").render(context),
-            environment.get_template("table.csv.j2").render(context))
+    return (
+        environment.get_template("table.md.j2").render(context),
+        environment.get_template("table.csv.j2").render(context),
+    )
 
 
 def write_report(results: dict, out_dir: str | Path) -> dict[str, Path]:
@@ -153,25 +164,35 @@ def write_plots(results: dict, folder: Path) -> dict[str, Path]:
     chance = {task: info["chance"] for task, info in results["tasks"].items()}
     preset = results.get("preset", "?")
     written = {}
-    curves = {method: [(point["validation_loss"], point["mean_accuracy"]) for point in model.get("isoplot", [])
-                       if point.get("validation_loss") is not None and point.get("mean_accuracy") is not None]
-              for method, model in models.items()}
+    curves = {
+        method: [
+            (point["validation_loss"], point["mean_accuracy"])
+            for point in model.get("isoplot", [])
+            if point.get("validation_loss") is not None and point.get("mean_accuracy") is not None
+        ]
+        for method, model in models.items()
+    }
     if any(curves.values()):
         written["isoplot.png"] = plots.plot_isoplot(
-            curves, folder / "isoplot.png", f"{preset}: few-shot accuracy vs validation loss")
+            curves, folder / "isoplot.png", f"{preset}: few-shot accuracy vs validation loss"
+        )
     for protocol, label in (("fewshot", "few-shot"), ("finetuned", "fine-tuned")):
         accuracies = {method: _protocol_accuracies(model, protocol) for method, model in models.items()}
         if any(accuracies.values()):
             name = f"accuracy_{protocol}.png"
             written[name] = plots.plot_accuracy_per_primitive(
-                accuracies, chance, folder / name, f"{preset}: {label} accuracy per primitive")
+                accuracies, chance, folder / name, f"{preset}: {label} accuracy per primitive"
+            )
     for method, model in models.items():
         similarity = model.get("similarity")
         if similarity:
             name = f"similarity_{method}.png"
             written[name] = plots.plot_similarity(
-                similarity["matrix"], folder / name, f"{preset} {method}: block similarity",
-                block_size=similarity["block_size"])
+                similarity["matrix"],
+                folder / name,
+                f"{preset} {method}: block similarity",
+                block_size=similarity["block_size"],
+            )
     return written
 
 

@@ -42,26 +42,46 @@ class ReproducePreset:
     def to_dict(self) -> dict:
         from harness.evaluate import DEFAULT_SEED as FEWSHOT_SEED
 
-        return {"size": self.size, "tasks": list(self.tasks),
-                "seeds": {"data": self.finetune.data_seed, "fewshot_draw": FEWSHOT_SEED,
-                          "finetune": list(self.finetune.seeds)},
-                "fewshot": {"shots": self.shots, "limit": self.limit},
-                "isoplot": {"checkpoints": self.isoplot_points, "shots": self.shots, "limit": self.limit},
-                "finetune": self.finetune.to_dict()}
+        return {
+            "size": self.size,
+            "tasks": list(self.tasks),
+            "seeds": {
+                "data": self.finetune.data_seed,
+                "fewshot_draw": FEWSHOT_SEED,
+                "finetune": list(self.finetune.seeds),
+            },
+            "fewshot": {"shots": self.shots, "limit": self.limit},
+            "isoplot": {"checkpoints": self.isoplot_points, "shots": self.shots, "limit": self.limit},
+            "finetune": self.finetune.to_dict(),
+        }
 
 
 # Budgets: `tiny` must finish in 20 minutes on 2 CPU cores including training; `micro` in a test's two minutes.
 PRESETS: dict[str, ReproducePreset] = {
-    "micro": ReproducePreset("micro", limit=8, isoplot_points=1,
-                             finetune=FinetuneConfig(n_train=16, seeds=(0, 1), steps=4, limit=8)),
-    "tiny": ReproducePreset("tiny", limit=50, isoplot_points=2,
-                            finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=32, limit=50)),
-    "small": ReproducePreset("small", limit=200, isoplot_points=4,
-                             finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=64, lr=5e-4, limit=200)),
-    "base": ReproducePreset("base", limit=500, isoplot_points=6,
-                            finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=64, lr=1e-4, limit=500)),
-    "1b": ReproducePreset("1b", limit=500, isoplot_points=8,
-                          finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=64, lr=3e-5, limit=500)),
+    "micro": ReproducePreset(
+        "micro", limit=8, isoplot_points=1, finetune=FinetuneConfig(n_train=16, seeds=(0, 1), steps=4, limit=8)
+    ),
+    "tiny": ReproducePreset(
+        "tiny", limit=50, isoplot_points=2, finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=32, limit=50)
+    ),
+    "small": ReproducePreset(
+        "small",
+        limit=200,
+        isoplot_points=4,
+        finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=64, lr=5e-4, limit=200),
+    ),
+    "base": ReproducePreset(
+        "base",
+        limit=500,
+        isoplot_points=6,
+        finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=64, lr=1e-4, limit=500),
+    ),
+    "1b": ReproducePreset(
+        "1b",
+        limit=500,
+        isoplot_points=8,
+        finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=64, lr=3e-5, limit=500),
+    ),
 }
 
 
@@ -72,10 +92,14 @@ def parse_checkpoints(items: list[str] | tuple[str, ...]) -> dict[str, str]:
         name, sep, path = item.partition("=")
         name = name.strip()
         if not sep or not path.strip():
-            raise HarnessError(f"--checkpoints {item!r} must look like name=PATH, e.g. --checkpoints midas=runs/m/final")
+            raise HarnessError(
+                f"--checkpoints {item!r} must look like name=PATH, e.g. --checkpoints midas=runs/m/final"
+            )
         if name not in METHODS:
-            raise HarnessError(f"--checkpoints name {name!r} is not one of {', '.join(METHODS)}; "
-                               f"e.g. --checkpoints midas={path.strip()}")
+            raise HarnessError(
+                f"--checkpoints name {name!r} is not one of {', '.join(METHODS)}; "
+                f"e.g. --checkpoints midas={path.strip()}"
+            )
         if name in given:
             raise HarnessError(f"--checkpoints names {name} twice; give each model once")
         given[name] = path.strip()
@@ -91,12 +115,14 @@ class StageBook:
     stages: dict = field(default_factory=dict)
 
     @classmethod
-    def open(cls, out: Path, pins: dict) -> "StageBook":
+    def open(cls, out: Path, pins: dict) -> StageBook:
         path = out / STATE_FILE
         if not path.is_file():
             if out.is_dir() and any(out.iterdir()):
-                raise HarnessError(f"--out {out} already holds files but no {STATE_FILE}, so it is not a "
-                                   "primbench reproduction; pick a new or empty folder")
+                raise HarnessError(
+                    f"--out {out} already holds files but no {STATE_FILE}, so it is not a "
+                    "primbench reproduction; pick a new or empty folder"
+                )
             return cls(path, pins)
         try:
             saved = json.loads(path.read_text())
@@ -105,11 +131,15 @@ class StageBook:
             raise HarnessError(f"{path} is unreadable; delete it to start this reproduction again") from None
         for key, what in (("preset", "preset"), ("checkpoints", "--checkpoints"), ("overrides", "--set")):
             if saved_pins.get(key) != pins[key]:
-                raise HarnessError(f"--out {out} holds a reproduction with {what} {_show(saved_pins.get(key))}, "
-                                   f"not {_show(pins[key])}; use another --out, or rerun with the same {what}")
+                raise HarnessError(
+                    f"--out {out} holds a reproduction with {what} {_show(saved_pins.get(key))}, "
+                    f"not {_show(pins[key])}; use another --out, or rerun with the same {what}"
+                )
         if saved_pins.get("settings") != pins["settings"]:
-            raise HarnessError(f"--out {out} was made with other evaluation settings for preset {pins['preset']!r} "
-                               "(an older primbench); use another --out to reproduce with this version")
+            raise HarnessError(
+                f"--out {out} was made with other evaluation settings for preset {pins['preset']!r} "
+                "(an older primbench); use another --out to reproduce with this version"
+            )
         return cls(path, saved_pins, stages)
 
     def run(self, key: str, compute: Callable[[], dict], log: Callable[[str], None]) -> dict:
@@ -123,8 +153,14 @@ class StageBook:
         return self.stages[key]
 
 
-def reproduce(preset: str, out: str | Path, checkpoints: dict[str, str] | None = None,
-              overrides: list[str] | tuple[str, ...] = (), log: Callable[[str], None] = print, progress: bool = True) -> dict:
+def reproduce(
+    preset: str,
+    out: str | Path,
+    checkpoints: dict[str, str] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+) -> dict:
     """Run (or resume) the whole comparison into `out`; return the results dict also written to results.json."""
     if preset not in PRESETS:
         raise HarnessError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -134,16 +170,26 @@ def reproduce(preset: str, out: str | Path, checkpoints: dict[str, str] | None =
     for method, path in checkpoints.items():  # fail before hours of training, not after
         models.given_source(method, Path(path).expanduser())
     configs = models.load_configs(settings.size, list(overrides), [m for m in METHODS if m not in checkpoints])
-    pins = {"preset": preset, "checkpoints": checkpoints, "overrides": list(overrides), "settings": settings.to_dict(),
-            "command": command_line(preset, out, checkpoints, overrides)}
+    pins = {
+        "preset": preset,
+        "checkpoints": checkpoints,
+        "overrides": list(overrides),
+        "settings": settings.to_dict(),
+        "command": command_line(preset, out, checkpoints, overrides),
+    }
     book = StageBook.open(out, pins)
     out.mkdir(parents=True, exist_ok=True)
     tasks = book.run("tasks", lambda: models.task_table(settings.tasks), log)
     task_names = list(tasks)
     entries = {}
     for method in METHODS:
-        source = book.run(f"{method}/train", lambda: models.train_or_take(
-            method, out, configs.get(method), checkpoints.get(method), progress), log)
+        source = book.run(
+            f"{method}/train",
+            lambda method=method: models.train_or_take(
+                method, out, configs.get(method), checkpoints.get(method), progress
+            ),
+            log,
+        )
         entries[method] = _measure(method, source, out, settings, task_names, book, log, progress)
     results = {
         "preset": preset,
@@ -158,17 +204,34 @@ def reproduce(preset: str, out: str | Path, checkpoints: dict[str, str] | None =
     return results
 
 
-def _measure(method: str, source: dict, out: Path, settings: ReproducePreset, tasks: list[str],
-             book: StageBook, log: Callable[[str], None], progress: bool) -> dict:
+def _measure(
+    method: str,
+    source: dict,
+    out: Path,
+    settings: ReproducePreset,
+    tasks: list[str],
+    book: StageBook,
+    log: Callable[[str], None],
+    progress: bool,
+) -> dict:
     """Every stage after training for one model, loading the model only if some stage still has to run."""
-    loaded = models.LazyModel(out / source["checkpoint"] if source["source"] == "trained" else Path(source["checkpoint"]))
+    loaded = models.LazyModel(
+        out / source["checkpoint"] if source["source"] == "trained" else Path(source["checkpoint"])
+    )
     run_dir = models.run_folder(out, source)
-    fewshot = book.run(f"{method}/fewshot", lambda: {"shots": settings.shots, "limit": settings.limit,
-                                                     "accuracy": models.fewshot(loaded, tasks, settings)}, log)
-    isoplot = book.run(f"{method}/isoplot", lambda: {"points": models.isoplot(
-        loaded, run_dir, tasks, settings, fewshot["accuracy"])}, log)
-    tuned = book.run(f"{method}/finetune", lambda: {"tasks": models.finetuned(
-        loaded, tasks, settings.finetune, progress)}, log)
+    fewshot = book.run(
+        f"{method}/fewshot",
+        lambda: {"shots": settings.shots, "limit": settings.limit, "accuracy": models.fewshot(loaded, tasks, settings)},
+        log,
+    )
+    isoplot = book.run(
+        f"{method}/isoplot",
+        lambda: {"points": models.isoplot(loaded, run_dir, tasks, settings, fewshot["accuracy"])},
+        log,
+    )
+    tuned = book.run(
+        f"{method}/finetune", lambda: {"tasks": models.finetuned(loaded, tasks, settings.finetune, progress)}, log
+    )
     similarity = book.run(f"{method}/similarity", lambda: models.similarity(loaded, run_dir), log)
     final = isoplot["points"][-1] if isoplot["points"] else {}
     return {

@@ -19,8 +19,18 @@ from harness.taskset import chance_level, expand_tasks, score_tasks
 
 CHANCE_ITEMS = 500
 # Numbers from model_zoo's summary.json that the tables report.
-TRAINING_KEYS = ("steps", "tokens", "parameters", "layers", "stage_steps", "flops", "baseline_flops",
-                 "baseline_flops_ratio", "wall_clock_s", "final_val_loss")
+TRAINING_KEYS = (
+    "steps",
+    "tokens",
+    "parameters",
+    "layers",
+    "stage_steps",
+    "flops",
+    "baseline_flops",
+    "baseline_flops_ratio",
+    "wall_clock_s",
+    "final_val_loss",
+)
 
 
 def load_configs(size: str, overrides: list[str], methods: list[str]) -> dict:
@@ -30,8 +40,10 @@ def load_configs(size: str, overrides: list[str], methods: list[str]) -> dict:
     configs = {method: load_config(f"{size}-{method}", overrides) for method in methods}
     steps = {method: config.run.steps for method, config in configs.items()}
     if len(set(steps.values())) > 1:
-        raise HarnessError(f"the {size} configs train for different numbers of steps ({steps}); the comparison "
-                           "needs equal steps: add --set run.steps=N")
+        raise HarnessError(
+            f"the {size} configs train for different numbers of steps ({steps}); the comparison "
+            "needs equal steps: add --set run.steps=N"
+        )
     return configs
 
 
@@ -59,8 +71,12 @@ def train_or_take(method: str, out: Path, config, given: str | None, progress: b
             summary = train(config, run_dir, resume=bool(list_checkpoints(run_dir)), progress=progress)
         finally:  # model_zoo applies run.num_threads; measurements keep the process's own, trained or resumed
             torch.set_num_threads(threads)
-    return {"source": "trained", "checkpoint": f"runs/{method}/final", "run": f"runs/{method}",
-            "training": _training_stats(summary)}
+    return {
+        "source": "trained",
+        "checkpoint": f"runs/{method}/final",
+        "run": f"runs/{method}",
+        "training": _training_stats(summary),
+    }
 
 
 def given_source(method: str, path: Path) -> dict:
@@ -76,8 +92,12 @@ def given_source(method: str, path: Path) -> dict:
     except HarnessError as error:
         raise HarnessError(f"--checkpoints {method}: {error}") from None
     summary = json.loads((run / "summary.json").read_text()) if run is not None else None
-    return {"source": "given", "checkpoint": str(checkpoint), "run": str(run) if run is not None else None,
-            "training": _training_stats(summary) if summary else None}
+    return {
+        "source": "given",
+        "checkpoint": str(checkpoint),
+        "run": str(run) if run is not None else None,
+        "training": _training_stats(summary) if summary else None,
+    }
 
 
 def _training_stats(summary: dict) -> dict:
@@ -118,8 +138,9 @@ def fewshot(loaded: LazyModel, tasks: list[str], settings) -> dict[str, dict]:
     return score_tasks(loaded.model, loaded.tokenizer, tasks, shots=settings.shots, limit=settings.limit)
 
 
-def isoplot(loaded: LazyModel, run_dir: Path | None, tasks: list[str], settings,
-            final_accuracy: dict[str, dict]) -> list[dict]:
+def isoplot(
+    loaded: LazyModel, run_dir: Path | None, tasks: list[str], settings, final_accuracy: dict[str, dict]
+) -> list[dict]:
     """(validation loss, few-shot accuracy) at evenly spaced saved checkpoints and at the final model.
 
     A bare checkpoint has no training data to measure validation loss on, so it gets no isoplot.
@@ -154,9 +175,12 @@ def evenly_spaced(items: list, count: int) -> list:
 
 def _point(step: int, loss: float, scores: dict[str, dict]) -> dict:
     accuracies = {task: cell["accuracy"] for task, cell in scores.items()}
-    return {"step": step, "validation_loss": loss,
-            "mean_accuracy": sum(accuracies.values()) / len(accuracies) if accuracies else None,
-            "accuracy": accuracies}
+    return {
+        "step": step,
+        "validation_loss": loss,
+        "mean_accuracy": sum(accuracies.values()) / len(accuracies) if accuracies else None,
+        "accuracy": accuracies,
+    }
 
 
 def _step_of(folder: Path) -> int:

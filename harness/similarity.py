@@ -48,14 +48,18 @@ def load_causal_lm(path: str | Path, what: str = "checkpoint"):
 
     folder = Path(path)
     if not (folder / "config.json").is_file():
-        raise HarnessError(f"{what} {str(path)!r} is not a Hugging Face folder (no config.json there); "
-                           "pass a folder written by save_pretrained, e.g. runs/tiny/runs/midas/final")
+        raise HarnessError(
+            f"{what} {str(path)!r} is not a Hugging Face folder (no config.json there); "
+            "pass a folder written by save_pretrained, e.g. runs/tiny/runs/midas/final"
+        )
     try:
         return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     except (ValueError, OSError, KeyError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise HarnessError(f"cannot load {what} {str(path)!r} as a causal language model ({reason[:200]}); "
-                           "pass a decoder checkpoint such as a Llama, Qwen2, Mistral or GPT-2 folder") from None
+        raise HarnessError(
+            f"cannot load {what} {str(path)!r} as a causal language model ({reason[:200]}); "
+            "pass a decoder checkpoint such as a Llama, Qwen2, Mistral or GPT-2 folder"
+        ) from None
 
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
@@ -66,22 +70,31 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
         found = _get_dotted(model, dotted)
         if isinstance(found, nn.ModuleList) and len(found) > 0 and expected in (None, len(found)):
             return found
-    candidates = [module for module in model.modules()
-                  if isinstance(module, nn.ModuleList) and len(module) > 0 and _same_types(module)
-                  and (expected is None or len(module) == expected)]
+    candidates = [
+        module
+        for module in model.modules()
+        if isinstance(module, nn.ModuleList)
+        and len(module) > 0
+        and _same_types(module)
+        and (expected is None or len(module) == expected)
+    ]
     if len(candidates) == 1:
         return candidates[0]
-    raise HarnessError(f"cannot find the decoder layers of {architecture}: primbench similarity reads decoders "
-                       "that keep their layers in one list (Llama, Qwen2, Mistral, GPT-2, GPT-NeoX, OPT); "
-                       "convert the checkpoint to one of those architectures")
+    raise HarnessError(
+        f"cannot find the decoder layers of {architecture}: primbench similarity reads decoders "
+        "that keep their layers in one list (Llama, Qwen2, Mistral, GPT-2, GPT-NeoX, OPT); "
+        "convert the checkpoint to one of those architectures"
+    )
 
 
 def block_similarity(model: nn.Module, block_size: int = 1) -> SimilarityResult:
     """Cosine similarity of the flattened weights of every pair of blocks of `block_size` consecutive layers."""
     layers = decoder_layers(model)
     if not isinstance(block_size, int) or block_size < 1 or len(layers) % block_size:
-        raise HarnessError(f"block size {block_size} does not divide the {len(layers)} layers of "
-                           f"{type(model).__name__}; pick a divisor of {len(layers)}, e.g. 1")
+        raise HarnessError(
+            f"block size {block_size} does not divide the {len(layers)} layers of "
+            f"{type(model).__name__}; pick a divisor of {len(layers)}, e.g. 1"
+        )
     gram = _layer_gram(layers, type(model).__name__)
     # A block's vector is its layers' vectors laid end to end, so block dot products are sums of aligned layers'.
     blocks = len(layers) // block_size
@@ -109,11 +122,13 @@ def _layer_gram(layers: nn.ModuleList, architecture: str) -> torch.Tensor:
     Accumulating per parameter keeps memory at one weight per layer in float64 instead of a copy of the whole
     model (a 1B model would need 8 GB for that).
     """
-    named = [dict((name, p) for name, p in layer.named_parameters() if p.dim() >= 2) for layer in layers]
+    named = [{name: p for name, p in layer.named_parameters() if p.dim() >= 2} for layer in layers]
     shapes = [{name: tuple(p.shape) for name, p in weights.items()} for weights in named]
     if any(shape != shapes[0] for shape in shapes):
-        raise HarnessError(f"the layers of {architecture} differ in their weights, so they cannot be compared "
-                           "element by element; similarity needs a decoder of identical layers")
+        raise HarnessError(
+            f"the layers of {architecture} differ in their weights, so they cannot be compared "
+            "element by element; similarity needs a decoder of identical layers"
+        )
     gram = torch.zeros((len(layers), len(layers)), dtype=torch.float64)
     for name in sorted(shapes[0]):
         stacked = torch.stack([weights[name].detach().reshape(-1) for weights in named]).to(torch.float64)

@@ -51,7 +51,7 @@ def expand_tasks(requested: list[str] | tuple[str, ...]) -> list[str]:
     expanded: list[str] = []
     for name in names:
         members = files.get(name, {}).get("task") if "group" in files.get(name, {}) else None
-        for member in (members if isinstance(members, list) else [name]):
+        for member in members if isinstance(members, list) else [name]:
             if member not in expanded:
                 expanded.append(member)
     return expanded
@@ -64,8 +64,9 @@ def preset_of(task: str) -> str:
     for candidate in (task.removeprefix("prim_"), task.removeprefix("prim_").removesuffix("_gen")):
         if candidate in PRESETS:
             return candidate
-    raise HarnessError(f"task {task!r} is not a primitive task (names are prim_<preset>); "
-                       "`primbench list` shows the presets")
+    raise HarnessError(
+        f"task {task!r} is not a primitive task (names are prim_<preset>); `primbench list` shows the presets"
+    )
 
 
 def presets_of(tasks: list[str]) -> list[str]:
@@ -103,12 +104,24 @@ def chance_level(task: str, n: int, seed: int | None = None) -> float:
     return round(max(majority, guessed / len(records)), 4)
 
 
-def score_tasks(model, tokenizer, tasks: list[str], shots: int, limit: int | None,
-                batch_size: int = 16) -> dict[str, dict]:
+def score_tasks(
+    model, tokenizer, tasks: list[str], shots: int, limit: int | None, batch_size: int = 16
+) -> dict[str, dict]:
     """{task: {"accuracy", "stderr", "n"}} of an in-memory model through `harness.evaluate`."""
     from harness.evaluate import evaluate
 
-    result = evaluate(model, tasks, shots=shots, limit=limit, tokenizer=tokenizer, batch_size=batch_size,
-                      log_samples=False, quiet=True)
-    return {task: {"accuracy": score.accuracy, "stderr": score.stderr, "n": score.n}
-            for task, score in result.tasks.items() if task in tasks}
+    result = evaluate(
+        model,
+        tasks,
+        shots=shots,
+        limit=limit,
+        tokenizer=tokenizer,
+        batch_size=batch_size,
+        log_samples=False,
+        quiet=True,
+    )
+    return {
+        task: {"accuracy": score.accuracy, "stderr": score.stderr, "n": score.n}
+        for task, score in result.tasks.items()
+        if task in tasks
+    }

@@ -9,21 +9,53 @@ import click
 
 @click.command(name="finetune")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--tasks", "task_names", multiple=True, default=("reasoning_primitives",), show_default=True,
-              help="Tasks or groups to tune on and score (commas or repeats; globs like prim_variable_*).")
-@click.option("--n-train", default=64, show_default=True, type=int,
-              help="Training examples in the mixture, over all tasks together (the paper used 64).")
-@click.option("--seeds", "seed_count", default=3, show_default=True, type=int,
-              help="Independent runs (seeds 0..N-1); accuracy is reported as mean and std over them.")
+@click.option(
+    "--tasks",
+    "task_names",
+    multiple=True,
+    default=("reasoning_primitives",),
+    show_default=True,
+    help="Tasks or groups to tune on and score (commas or repeats; globs like prim_variable_*).",
+)
+@click.option(
+    "--n-train",
+    default=64,
+    show_default=True,
+    type=int,
+    help="Training examples in the mixture, over all tasks together (the paper used 64).",
+)
+@click.option(
+    "--seeds",
+    "seed_count",
+    default=3,
+    show_default=True,
+    type=int,
+    help="Independent runs (seeds 0..N-1); accuracy is reported as mean and std over them.",
+)
 @click.option("--steps", default=48, show_default=True, type=int, help="AdamW steps per run.")
 @click.option("--lr", default=1e-3, show_default=True, type=float, help="Constant learning rate.")
 @click.option("--batch-size", default=8, show_default=True, type=int, help="Examples per step.")
 @click.option("--shots", default=0, show_default=True, type=int, help="Demonstrations when scoring the copy.")
 @click.option("--limit", default=100, show_default=True, type=int, help="Test items scored per task.")
-@click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
-              help="Folder for finetune.json (per-seed accuracies, mean, std and the settings).")
-def command(model: Path, task_names: tuple[str, ...], n_train: int, seed_count: int, steps: int, lr: float,
-            batch_size: int, shots: int, limit: int, out_dir: Path | None) -> None:
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Folder for finetune.json (per-seed accuracies, mean, std and the settings).",
+)
+def command(
+    model: Path,
+    task_names: tuple[str, ...],
+    n_train: int,
+    seed_count: int,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    shots: int,
+    limit: int,
+    out_dir: Path | None,
+) -> None:
     """Fine-tune copies of MODEL on a small mixture of primitive training examples and score them.
 
     Each seed tunes a fresh copy (loss on the answer tokens only) and scores it on the test split through
@@ -41,8 +73,15 @@ def command(model: Path, task_names: tuple[str, ...], n_train: int, seed_count: 
 
     if seed_count < 1:
         raise HarnessError(f"--seeds must be at least 1, got {seed_count}")
-    config = FinetuneConfig(n_train=n_train, seeds=tuple(range(seed_count)), steps=steps, lr=lr,
-                            batch_size=batch_size, shots=shots, limit=limit)
+    config = FinetuneConfig(
+        n_train=n_train,
+        seeds=tuple(range(seed_count)),
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        shots=shots,
+        limit=limit,
+    )
     result = finetune_checkpoint(model, list(task_names), config).to_dict()
     if out_dir is not None:
         write_json(result, out_dir / "finetune.json")

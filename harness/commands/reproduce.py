@@ -10,18 +10,36 @@ PRESET_NAMES = ("micro", "tiny", "small", "base", "1b")
 
 
 @click.command(name="reproduce")
-@click.option("--preset", required=True, type=click.Choice(PRESET_NAMES),
-              help="Model size and evaluation budget; trains model_zoo/configs/<preset>-<method>.yaml.")
-@click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
-              help="Folder for runs, state, results.json, tables and plots.  [default: runs/<preset>]")
-@click.option("--checkpoints", "given", multiple=True, metavar="NAME=PATH",
-              help="Use an existing model instead of training it; NAME is baseline, gradstack or midas, PATH a run "
-                   "folder (with summary.json) or a Hugging Face folder (repeatable).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a training config key for all three models, e.g. --set data.corpus=texts/ (repeatable).")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-def command(preset: str, out_dir: Path | None, given: tuple[str, ...], overrides: tuple[str, ...],
-            quiet: bool) -> None:
+@click.option(
+    "--preset",
+    required=True,
+    type=click.Choice(PRESET_NAMES),
+    help="Model size and evaluation budget; trains model_zoo/configs/<preset>-<method>.yaml.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Folder for runs, state, results.json, tables and plots.  [default: runs/<preset>]",
+)
+@click.option(
+    "--checkpoints",
+    "given",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="Use an existing model instead of training it; NAME is baseline, gradstack or midas, PATH a run "
+    "folder (with summary.json) or a Hugging Face folder (repeatable).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a training config key for all three models, e.g. --set data.corpus=texts/ (repeatable).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars for training and fine-tuning (lm-eval keeps its own).")
+def command(preset: str, out_dir: Path | None, given: tuple[str, ...], overrides: tuple[str, ...], quiet: bool) -> None:
     """Train baseline, GradStack and MIDAS with the same steps, evaluate all three, write tables and plots.
 
     Per model: validation loss, few-shot primitives, fine-tuned primitives, training FLOPs and wall-clock,
@@ -35,16 +53,19 @@ def command(preset: str, out_dir: Path | None, given: tuple[str, ...], overrides
       primbench reproduce --preset small --out results/small --checkpoints midas=runs/small-midas
       primbench reproduce --preset micro --out /tmp/m --set data.corpus=my_text.txt
     """
-    import os
-
     from harness.reproduce import parse_checkpoints, reproduce
 
-    if quiet:  # lm-eval and datasets draw their own bars; tqdm reads this default from the environment
-        os.environ["TQDM_DISABLE"] = "1"
     out = out_dir if out_dir is not None else Path("runs") / preset
     checkpoints = parse_checkpoints(given)
-    reproduce(preset, out, checkpoints=checkpoints, overrides=list(overrides),
-              log=lambda line: click.echo(line, err=True), progress=not quiet)
+    reproduce(
+        preset,
+        out,
+        checkpoints=checkpoints,
+        overrides=list(overrides),
+        log=lambda line: click.echo(line, err=True),
+        progress=not quiet,
+    )
     click.echo((out / "table.md").read_text())
-    click.echo(f"results: {out / 'results.json'}   tables: {out / 'table.md'}, {out / 'table.csv'}   "
-               f"plots: {out / 'plots'}/")
+    click.echo(
+        f"results: {out / 'results.json'}   tables: {out / 'table.md'}, {out / 'table.csv'}   plots: {out / 'plots'}/"
+    )

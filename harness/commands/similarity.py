@@ -9,12 +9,24 @@ import click
 
 @click.command(name="similarity")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--block-size", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Consecutive layers per block; use the growth block size of a stacked model (e.g. 2 for tiny).")
-@click.option("--out", "out_path", default="similarity.png", show_default=True, type=click.Path(path_type=Path),
-              help="Where to write the heatmap PNG.")
-@click.option("--json", "json_path", default=None, type=click.Path(path_type=Path),
-              help="Also write the matrix as JSON here.")
+@click.option(
+    "--block-size",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Consecutive layers per block; use the growth block size of a stacked model (e.g. 2 for tiny).",
+)
+@click.option(
+    "--out",
+    "out_path",
+    default="similarity.png",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Where to write the heatmap PNG.",
+)
+@click.option(
+    "--json", "json_path", default=None, type=click.Path(path_type=Path), help="Also write the matrix as JSON here."
+)
 def command(checkpoint: Path, block_size: int, out_path: Path, json_path: Path | None) -> None:
     """Draw the cosine similarity between the flattened weights of every pair of blocks of CHECKPOINT.
 
@@ -26,8 +38,8 @@ def command(checkpoint: Path, block_size: int, out_path: Path, json_path: Path |
       primbench similarity runs/tiny/runs/midas/final --block-size 2 --out midas.png
       primbench similarity ~/.cache/primbench/models/smollm2-135m-instruct --block-size 5 --json sim.json
     """
-    from harness.report import write_json
     from harness.plots import plot_similarity
+    from harness.report import write_json
     from harness.similarity import checkpoint_similarity
 
     result = checkpoint_similarity(checkpoint, block_size)

@@ -10,8 +10,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.finetune import (IGNORE_INDEX, FinetuneConfig, encode_example, finetune, training_mixture,
-                              tune_copy)
+from harness.finetune import IGNORE_INDEX, FinetuneConfig, encode_example, finetune, training_mixture, tune_copy
 from harness.taskset import chance_level, score_tasks
 from model_zoo.tokenizer import train_tokenizer
 from primitives.registry import PAPER_SUITE, build_dataset
@@ -30,10 +29,18 @@ def tokenizer():
 
 def random_model(tokenizer, seed: int = 0) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     return LlamaForCausalLM(config)
 
 
@@ -44,7 +51,7 @@ def test_the_loss_sees_only_the_answer_and_its_stop(tokenizer):
     answer_positions = [i for i, label in enumerate(labels) if label != IGNORE_INDEX]
     assert answer_positions == list(range(answer_positions[0], len(ids)))  # one tail, nothing in the prompt
     assert tokenizer.decode([ids[i] for i in answer_positions]) == " " + record["answer"] + "\n"
-    assert tokenizer.decode(ids[:answer_positions[0]]) == record["prompt"]
+    assert tokenizer.decode(ids[: answer_positions[0]]) == record["prompt"]
     assert [labels[i] for i in answer_positions] == [ids[i] for i in answer_positions]
 
 
@@ -57,7 +64,8 @@ def test_the_mixture_spreads_examples_and_never_touches_the_test_split():
     unbounded = [r["id"] for r in first if r["preset"] != "arithmetic_psm"]
     assert not set(unbounded) & {r["id"] for r in second}, "each seed reads its own window"
     assert min(r["index"] for r in first if r["preset"] != "arithmetic_psm") >= 100, "after the few-shot pool"
-    test_prompts = {r["prompt"] for r in build_dataset("arithmetic_psm", 1234).records("test", 28)}
+    psm = build_dataset("arithmetic_psm", 1234)
+    test_prompts = {r["prompt"] for r in psm.records("test", psm.capacity("test"))}
     assert not test_prompts & {r["prompt"] for r in first if r["preset"] == "arithmetic_psm"}
     uneven = training_mixture(["arithmetic_psm", "induction_copy_digits", "variable_assignment_d0_math"], 10, 0)
     assert [r["preset"] for r in uneven].count("arithmetic_psm") == 4  # 10 = 4 + 3 + 3
@@ -68,13 +76,16 @@ def test_the_mixture_needs_one_example_per_task():
         training_mixture(["arithmetic_psm", "induction_copy_digits", "variable_assignment_d0_math"], 2, 0)
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"steps": 0}, "--steps must be at least 1"),
-    ({"lr": 0.0}, "--lr must be positive"),
-    ({"seeds": ()}, "--seeds must name at least one seed"),
-    ({"seeds": (1, 1)}, "--seeds repeats a seed"),
-    ({"limit": 0}, "--limit must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"steps": 0}, "--steps must be at least 1"),
+        ({"lr": 0.0}, "--lr must be positive"),
+        ({"seeds": ()}, "--seeds must name at least one seed"),
+        ({"seeds": (1, 1)}, "--seeds repeats a seed"),
+        ({"limit": 0}, "--limit must be at least 1"),
+    ],
+)
 def test_bad_settings_are_refused(settings, message):
     with pytest.raises(HarnessError, match=message):
         FinetuneConfig(**settings).validate()
@@ -110,8 +121,25 @@ def test_fine_tuning_lifts_a_random_model_above_its_start_and_above_chance(token
 def test_the_command_writes_per_seed_scores_and_their_mean(tmp_path, tokenizer):
     random_model(tokenizer).save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
-    result = CliRunner().invoke(main, ["finetune", str(tmp_path / "model"), "--tasks", EASY_TASK, "--n-train", "8",
-                                       "--seeds", "2", "--steps", "3", "--limit", "10", "--out", str(tmp_path / "ft")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "finetune",
+            str(tmp_path / "model"),
+            "--tasks",
+            EASY_TASK,
+            "--n-train",
+            "8",
+            "--seeds",
+            "2",
+            "--steps",
+            "3",
+            "--limit",
+            "10",
+            "--out",
+            str(tmp_path / "ft"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     saved = json.loads((tmp_path / "ft" / "finetune.json").read_text())
     cell = saved["tasks"][EASY_TASK]
@@ -121,18 +149,25 @@ def test_the_command_writes_per_seed_scores_and_their_mean(tmp_path, tokenizer):
     assert f"{EASY_TASK}  {cell['mean']:.3f}" in result.output
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["{missing}"], "does not exist"),
-    (["{model}", "--tasks", "prim_no_such_task"], "unknown task or group 'prim_no_such_task'"),
-    (["{model}", "--seeds", "0"], "--seeds must be at least 1"),
-    (["{model}", "--tasks", "prim_arithmetic_psm,prim_induction_copy_digits", "--n-train", "1"],
-     "--n-train 1 is smaller than the 2 tasks"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["{missing}"], "does not exist"),
+        (["{model}", "--tasks", "prim_no_such_task"], "unknown task or group 'prim_no_such_task'"),
+        (["{model}", "--seeds", "0"], "--seeds must be at least 1"),
+        (
+            ["{model}", "--tasks", "prim_arithmetic_psm,prim_induction_copy_digits", "--n-train", "1"],
+            "--n-train 1 is smaller than the 2 tasks",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, tokenizer, arguments, message):
     random_model(tokenizer).save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
     filled = [a.format(model=tmp_path / "model", missing=tmp_path / "nothing") for a in arguments]
-    result = CliRunner().invoke(main, ["finetune", *filled, "--steps", "1", "--limit", "2", "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        main, ["finetune", *filled, "--steps", "1", "--limit", "2", "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert lines[-1].startswith("error: ") and message in lines[-1], result.output

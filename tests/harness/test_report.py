@@ -22,29 +22,46 @@ def sample_results() -> dict:
         models[method] = {
             "source": "trained",
             "checkpoint": f"runs/{method}/final",
-            "training": {"steps": 100, "tokens": 204800, "flops": [1.0e12, 0.72e12, 0.72e12][offset], "seed": 0,
-                         "wall_clock_s": 60.0 + offset},
+            "training": {
+                "steps": 100,
+                "tokens": 204800,
+                "flops": [1.0e12, 0.72e12, 0.72e12][offset],
+                "seed": 0,
+                "wall_clock_s": 60.0 + offset,
+            },
             "validation_loss": 4.5 + 0.1 * offset,
-            "fewshot": {"shots": 5, "limit": 100, "accuracy": {
-                "prim_variable_assignment_d0_math": {"accuracy": easy, "stderr": 0.04, "n": 100},
-                "prim_arithmetic_psm": {"accuracy": hard, "stderr": 0.02, "n": 100}}},
+            "fewshot": {
+                "shots": 5,
+                "limit": 100,
+                "accuracy": {
+                    "prim_variable_assignment_d0_math": {"accuracy": easy, "stderr": 0.04, "n": 100},
+                    "prim_arithmetic_psm": {"accuracy": hard, "stderr": 0.02, "n": 100},
+                },
+            },
             "finetuned": {
-                "prim_variable_assignment_d0_math": {"mean": 0.5, "std": 0.05, "per_seed": [0.45, 0.5, 0.55],
-                                                     "n": 100},
-                "prim_arithmetic_psm": {"mean": 0.12, "std": 0.0, "per_seed": [0.12] * 3, "n": 100}},
-            "isoplot": [{"step": 50, "validation_loss": 5.0 + offset, "mean_accuracy": 0.3},
-                        {"step": 100, "validation_loss": 4.5 + offset, "mean_accuracy": 0.4}],
-            "similarity": {"architecture": "LlamaForCausalLM", "num_layers": 4, "block_size": 2,
-                           "matrix": [[1.0, 0.25 * offset], [0.25 * offset, 1.0]]},
+                "prim_variable_assignment_d0_math": {"mean": 0.5, "std": 0.05, "per_seed": [0.45, 0.5, 0.55], "n": 100},
+                "prim_arithmetic_psm": {"mean": 0.12, "std": 0.0, "per_seed": [0.12] * 3, "n": 100},
+            },
+            "isoplot": [
+                {"step": 50, "validation_loss": 5.0 + offset, "mean_accuracy": 0.3},
+                {"step": 100, "validation_loss": 4.5 + offset, "mean_accuracy": 0.4},
+            ],
+            "similarity": {
+                "architecture": "LlamaForCausalLM",
+                "num_layers": 4,
+                "block_size": 2,
+                "matrix": [[1.0, 0.25 * offset], [0.25 * offset, 1.0]],
+            },
         }
     return {
         "preset": "tiny",
         "command": "primbench reproduce --preset tiny --out runs/tiny",
         "versions": {"torch": "2.13.0+cpu"},
-        "settings": {"fewshot": {"shots": 5, "limit": 100},
-                     "seeds": {"data": 1234, "fewshot_draw": 1234, "finetune": [0, 1, 2]},
-                     "finetune": {"n_train": 64, "steps": 40, "lr": 0.001, "seeds": [0, 1, 2], "shots": 0,
-                                  "limit": 100}},
+        "settings": {
+            "fewshot": {"shots": 5, "limit": 100},
+            "seeds": {"data": 1234, "fewshot_draw": 1234, "finetune": [0, 1, 2]},
+            "finetune": {"n_train": 64, "steps": 40, "lr": 0.001, "seeds": [0, 1, 2], "shots": 0, "limit": 100},
+        },
         "tasks": {"prim_variable_assignment_d0_math": {"chance": 0.2}, "prim_arithmetic_psm": {"chance": 0.1}},
         "models": models,
     }
@@ -53,10 +70,10 @@ def sample_results() -> dict:
 def test_chance_margin_and_marks_follow_the_binomial_band():
     assert report.chance_margin(0.5, 100) == pytest.approx(1.96 * 0.05)
     assert report.chance_margin(0.2, 100) == pytest.approx(1.96 * math.sqrt(0.16 / 100))
-    assert report.above_chance(0.29, 0.2, 100) is True      # 0.09 > 0.0784
-    assert report.above_chance(0.27, 0.2, 100) is False     # 0.07 < 0.0784
+    assert report.above_chance(0.29, 0.2, 100) is True  # 0.09 > 0.0784
+    assert report.above_chance(0.27, 0.2, 100) is False  # 0.07 < 0.0784
     assert report.above_chance(None, 0.2, 100) is False
-    assert report.above_chance(1.0, 0.0, 0) is False        # nothing measured, nothing claimed
+    assert report.above_chance(1.0, 0.0, 0) is False  # nothing measured, nothing claimed
 
 
 def test_csv_parses_and_carries_every_number_it_was_given(tmp_path):
@@ -83,23 +100,41 @@ def test_markdown_puts_chance_beside_accuracy_and_states_what_the_scale_shows(tm
     assert header.split("|")[2].strip() == "chance"
     row = next(line for line in lines if line.startswith("| prim_variable_assignment_d0_math |"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
-    assert cells == ["prim_variable_assignment_d0_math", "20.0", "22.0 ~", "24.0 ~", "60.0",
-                     "50.0 ± 5.0", "50.0 ± 5.0", "50.0 ± 5.0"]
+    assert cells == [
+        "prim_variable_assignment_d0_math",
+        "20.0",
+        "22.0 ~",
+        "24.0 ~",
+        "60.0",
+        "50.0 ± 5.0",
+        "50.0 ± 5.0",
+        "50.0 ± 5.0",
+    ]
     assert all(line.count("|") == header.count("|") for line in lines if line.startswith("| prim_"))
     midas = next(line for line in lines if line.startswith("| midas |"))
     assert "| 0.720 |" in midas and "| 0.500 |" in midas  # FLOPs ratio and neighbouring-block similarity
     assert "## What this scale can and cannot show" in text
-    assert ("Seeds: primitive data 1234, few-shot draw 1234, pretraining baseline 0, gradstack 0, midas 0, "
-            "fine-tuning 0, 1, 2.") in text
+    assert (
+        "Seeds: primitive data 1234, few-shot draw 1234, pretraining baseline 0, gradstack 0, midas 0, "
+        "fine-tuning 0, 1, 2."
+    ) in text
     assert "**Cannot show:** whether MIDAS reasons better" in text
-    assert "these models saw at most 2.05e+05 tokens, and 5 of the 12 accuracies above are within noise" in text  # 2 few-shot + 3 fine-tuned PSM
+    assert (
+        "these models saw at most 2.05e+05 tokens, and 5 of the 12 accuracies above are within noise" in text
+    )  # 2 few-shot + 3 fine-tuned PSM
     assert "about ±9.8 points" in text  # 1.96 * sqrt(0.25 / 100)
 
 
 def test_plots_are_valid_pngs_of_the_expected_size(tmp_path):
     written = report.write_report(sample_results(), tmp_path)
-    expected_pngs = {"isoplot.png", "accuracy_fewshot.png", "accuracy_finetuned.png",
-                     "similarity_baseline.png", "similarity_gradstack.png", "similarity_midas.png"}
+    expected_pngs = {
+        "isoplot.png",
+        "accuracy_fewshot.png",
+        "accuracy_finetuned.png",
+        "similarity_baseline.png",
+        "similarity_gradstack.png",
+        "similarity_midas.png",
+    }
     assert expected_pngs <= set(written)
     sizes = {"isoplot.png": (560, 420), "similarity_midas.png": (480, 420), "accuracy_fewshot.png": (600, 440)}
     for name in expected_pngs:
@@ -129,8 +164,9 @@ def test_missing_protocols_leave_their_plots_out_and_dashes_in_the_table(tmp_pat
         model["similarity"] = None
     written = report.write_report(results, tmp_path)
     assert "accuracy_finetuned.png" not in written and "similarity_midas.png" not in written
-    row = next(line for line in (tmp_path / "table.md").read_text().splitlines()
-               if line.startswith("| prim_arithmetic_psm |"))
+    row = next(
+        line for line in (tmp_path / "table.md").read_text().splitlines() if line.startswith("| prim_arithmetic_psm |")
+    )
     assert row.rstrip().endswith("| - | - | - |")
 
 

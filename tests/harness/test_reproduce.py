@@ -29,7 +29,9 @@ PAPER_TASKS = [f"prim_{preset}" for preset in PAPER_SUITE]
 def cache(tmp_path_factory):
     """A private PRIMBENCH_CACHE and a small corpus of primitive text, so nothing is fetched or shared."""
     root = tmp_path_factory.mktemp("micro")
-    lines = [f"{r['prompt']} {r['answer']}\n" for preset in PRESETS for r in build_dataset(preset, 7).records("train", 40)]
+    lines = [
+        f"{r['prompt']} {r['answer']}\n" for preset in PRESETS for r in build_dataset(preset, 7).records("train", 40)
+    ]
     corpus = root / "corpus.txt"
     corpus.write_text("\n".join(lines))
     with pytest.MonkeyPatch.context() as patch:
@@ -47,6 +49,7 @@ def micro(cache):
 
 def no_more_work(monkeypatch):
     """Make every expensive step fail loudly: a re-run of finished stages must call none of them."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("a finished stage ran again")
 
@@ -69,8 +72,10 @@ def test_the_micro_pipeline_measures_all_three_models(micro):
         assert entry["training"]["steps"] == summary["steps"] == 40
         assert entry["validation_loss"] == pytest.approx(summary["final_val_loss"], abs=1e-6)
         assert set(entry["fewshot"]["accuracy"]) == set(PAPER_TASKS)
-        assert all(cell["n"] == min(8, build_dataset(task[5:], 1234).capacity("test") or 8)
-                   for task, cell in entry["fewshot"]["accuracy"].items())
+        assert all(
+            cell["n"] == min(8, build_dataset(task[5:], 1234).capacity("test") or 8)
+            for task, cell in entry["fewshot"]["accuracy"].items()
+        )
         assert all(len(cell["per_seed"]) == 2 for cell in entry["finetuned"].values())
         steps = [point["step"] for point in entry["isoplot"]]
         assert steps == sorted(steps) and steps[-1] == 40 and len(steps) == 2
@@ -88,8 +93,16 @@ def test_the_report_files_exist_and_parse(micro):
     assert len(rows) == len(METHODS) * 2 * len(PAPER_TASKS)
     assert {row["model"] for row in rows} == set(METHODS)
     midas = micro["results"]["models"]["midas"]["fewshot"]["accuracy"]["prim_arithmetic_psm"]["accuracy"]
-    assert float(next(r for r in rows if r["model"] == "midas" and r["protocol"] == "fewshot"
-                      and r["task"] == "prim_arithmetic_psm")["accuracy"]) == midas
+    assert (
+        float(
+            next(
+                r
+                for r in rows
+                if r["model"] == "midas" and r["protocol"] == "fewshot" and r["task"] == "prim_arithmetic_psm"
+            )["accuracy"]
+        )
+        == midas
+    )
     table = (out / "table.md").read_text()
     assert "| task | chance |" in table and "## What this scale can and cannot show" in table
     assert "primbench reproduce --preset micro" in table
@@ -138,8 +151,9 @@ def test_given_checkpoints_are_measured_without_training(micro, monkeypatch, tmp
     shutil.copytree(runs / "midas" / "final", bare)
     monkeypatch.setattr("model_zoo.train.train", lambda *a, **k: pytest.fail("a given model was trained"))
     given = {"baseline": str(runs / "baseline"), "gradstack": str(runs / "gradstack" / "final"), "midas": str(bare)}
-    results = reproduce("micro", tmp_path / "out", checkpoints=given, overrides=micro["set"], log=lambda line: None,
-                        progress=False)
+    results = reproduce(
+        "micro", tmp_path / "out", checkpoints=given, overrides=micro["set"], log=lambda line: None, progress=False
+    )
     original = micro["results"]["models"]
     for method in ("baseline", "gradstack"):
         entry = results["models"][method]
@@ -171,11 +185,17 @@ def run_cli(*arguments):
     return result.exit_code, lines[-1] if lines else ""
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--checkpoints", "bigmodel=runs/x"], "--checkpoints name 'bigmodel' is not one of baseline, gradstack, midas"),
-    (["--checkpoints", "midas"], "must look like name=PATH"),
-    (["--checkpoints", "midas={missing}"], "--checkpoints midas: model folder"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (
+            ["--checkpoints", "bigmodel=runs/x"],
+            "--checkpoints name 'bigmodel' is not one of baseline, gradstack, midas",
+        ),
+        (["--checkpoints", "midas"], "must look like name=PATH"),
+        (["--checkpoints", "midas={missing}"], "--checkpoints midas: model folder"),
+    ],
+)
 def test_bad_checkpoints_are_refused_before_any_work(tmp_path, arguments, message):
     filled = [a.format(missing=tmp_path / "nothing") for a in arguments]
     code, line = run_cli("--preset", "micro", "--out", str(tmp_path / "out"), *filled)

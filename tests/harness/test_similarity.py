@@ -18,8 +18,15 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def random_llama(layers: int = 4, seed: int = 0) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=layers,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=32,
+    )
     return LlamaForCausalLM(config)
 
 
@@ -99,8 +106,10 @@ def test_cli_writes_a_valid_heatmap_and_the_matrix(tmp_path):
     model = random_llama(layers=4)
     model.save_pretrained(tmp_path / "model")
     png, matrix_json = tmp_path / "out" / "heat.png", tmp_path / "sim.json"
-    result = CliRunner().invoke(main, ["similarity", str(tmp_path / "model"), "--block-size", "2",
-                                       "--out", str(png), "--json", str(matrix_json)])
+    result = CliRunner().invoke(
+        main,
+        ["similarity", str(tmp_path / "model"), "--block-size", "2", "--out", str(png), "--json", str(matrix_json)],
+    )
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == PNG_SIGNATURE
     with Image.open(png) as image:
@@ -114,13 +123,20 @@ def test_cli_writes_a_valid_heatmap_and_the_matrix(tmp_path):
     assert not [p for p in png.parent.iterdir() if p.name.startswith(".")], "no temporary file left behind"
 
 
-@pytest.mark.parametrize("make_folder, message", [
-    (lambda folder: T5Config(num_layers=2, d_model=8, d_ff=16, num_heads=2, d_kv=4).save_pretrained(folder),
-     "cannot load checkpoint"),
-    (lambda folder: (folder / "config.json").write_text('{"model_type": "no-such-architecture"}'),
-     "cannot load checkpoint"),
-    (lambda folder: None, "is not a Hugging Face folder (no config.json there)"),
-])
+@pytest.mark.parametrize(
+    "make_folder, message",
+    [
+        (
+            lambda folder: T5Config(num_layers=2, d_model=8, d_ff=16, num_heads=2, d_kv=4).save_pretrained(folder),
+            "cannot load checkpoint",
+        ),
+        (
+            lambda folder: (folder / "config.json").write_text('{"model_type": "no-such-architecture"}'),
+            "cannot load checkpoint",
+        ),
+        (lambda folder: None, "is not a Hugging Face folder (no config.json there)"),
+    ],
+)
 def test_cli_refuses_unreadable_checkpoints_with_one_line(tmp_path, make_folder, message):
     folder = tmp_path / "checkpoint"
     folder.mkdir()
