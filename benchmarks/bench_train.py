@@ -118,9 +118,11 @@ def main() -> None:
         config = load_config(f"{args.size}-baseline", common)
         data = prepare_data(config)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        # the plain loop runs before and after ours and keeps its better run, so machine noise favours the reference
         plain = plain_loop_tokens_per_s(config, data.special_ids, data.train, args.steps, device)
         train(config, scratch / "ours", progress=False)
         ours = summarise(scratch / "ours")["tokens_per_s"]
+        plain = max(plain, plain_loop_tokens_per_s(config, data.special_ids, data.train, args.steps, device))
         print(
             f"loop: model_zoo.train {ours:,.0f} tokens/s vs plain PyTorch {plain:,.0f} tokens/s "
             f"-> {ours / plain:.3f}x (target >= 0.95x)"

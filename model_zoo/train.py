@@ -213,7 +213,8 @@ class Trainer:
         metrics = MetricsLog(self.out_dir / "metrics.jsonl", self.step) if main else None
         tokens_per_step = run.batch_size * self.config.data.seq_len
         bar = tqdm(total=run.steps, initial=self.step, disable=not (progress and main), desc="train", unit="step")
-        window_start, window_tokens, val_loss = time.perf_counter(), 0, float("nan")
+        # tokens/s covers everything in the loop but evaluation and checkpoint writing (`paused` seconds)
+        window_start, window_tokens, paused, val_loss = time.perf_counter(), 0, 0.0, float("nan")
         for step in range(self.step, run.steps):
             while self.config.growth.method != "baseline" and self.stage < stage_of(step, self.lengths):
                 self.grow()
@@ -228,9 +229,11 @@ class Trainer:
             window_tokens += tokens_per_step
             record: dict[str, Any] = {}
             if run.eval_every and self.step % run.eval_every == 0 or self.step == run.steps:
+                eval_started = time.perf_counter()
                 val_loss = record["val_loss"] = self.evaluate()
+                paused += time.perf_counter() - eval_started
             if main and (self.step % run.log_every == 0 or "val_loss" in record or self.step == run.steps):
-                seconds = time.perf_counter() - window_start
+                seconds = time.perf_counter() - window_start - paused
                 record = {
                     "step": self.step,
                     "stage": self.stage + 1,
@@ -246,11 +249,13 @@ class Trainer:
                     steps_per_s = record["tokens_per_s"] / tokens_per_step
                     record["mfu"] = steps_per_s * step_flops / (self.peak * self.runtime.world_size)
                 metrics.write(record)
-                window_start, window_tokens = time.perf_counter(), 0
+                window_start, window_tokens, paused = time.perf_counter(), 0, 0.0
             bar.set_postfix(loss=f"{loss:.3f}", layers=self.layers, refresh=False)
             bar.update()
             if self.step in self.stage_ends or (run.checkpoint_every and self.step % run.checkpoint_every == 0):
+                save_started = time.perf_counter()
                 self.save_checkpoint()
+                paused += time.perf_counter() - save_started
         bar.close()
         return self.finish(val_loss)
 
@@ -272,6 +277,7 @@ class Trainer:
             "layer_flops_speedup": 1.0
             if self.config.growth.method == "baseline"
             else layer_flops_speedup(self.lengths),
+            # seconds spent in optimizer steps, summed over resumes (data prep, evaluation, checkpoints excluded)
             "wall_clock_s": round(self.elapsed, 3),
             "final_val_loss": val_loss,
             "config": self.config.to_dict(),

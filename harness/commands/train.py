@@ -38,6 +38,10 @@ def command(config_path: str, out_dir: Path, overrides: tuple[str, ...], resume:
     midas copies the middle block (ceil(n/2) of n) and inserts the copy after it; baseline trains all k*b layers
     from the start. DIR/final/ is a plain Hugging Face folder for `primbench eval`, lm-eval or vLLM.
 
+    Config keys (all in model_zoo/config.py): model.* (LlamaConfig names), growth.method/block_size/stages/
+    schedule/alpha/stage_steps/new_layer_optimizer_state, data.corpus/seq_len/max_chars, optim.lr/min_lr/
+    warmup_steps/lr_schedule, run.steps/batch_size/micro_batch_size/device/compile/parallel/num_threads.
+
     \b
     Examples:
       primbench train --config tiny-midas --out runs/tiny-midas

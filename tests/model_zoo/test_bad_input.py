@@ -45,6 +45,9 @@ def test_explicit_schedule_and_shipped_names_load():
     config = load_config("micro-gradstack", ["growth.schedule=explicit", "growth.stage_steps=[4,6,10,20]"])
     assert config.growth.method == "gradstack" and config.growth.stage_steps == [4, 6, 10, 20]
     assert config.optim.lr == 0.01  # from micro.yaml, through `extends:`
+    # YAML reads 1e-3 as a string; the field's type decides
+    assert load_config("micro-midas", ["optim.lr=1e-3"]).optim.lr == 0.001
+    assert load_config("micro-midas", ["run.steps=1e2"]).run.steps == 100
 
 
 @pytest.mark.parametrize("size", ["micro", "tiny", "small", "base", "1b"])

@@ -154,3 +154,15 @@ def test_resume_refuses_to_overwrite_and_needs_a_checkpoint(midas_run, tmp_path,
     with pytest.raises(ConfigError, match="nothing to resume"):
         train(micro_config("midas", corpus_file), tmp_path / "empty", resume=True, progress=False)
     shutil.rmtree(tmp_path / "empty", ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_compiled_run_recompiles_after_growth_and_matches_eager(tmp_path, corpus_file):
+    """torch.compile (inductor, needs a C compiler) is rebuilt after each growth step; same numbers as eager."""
+    short = ("run.steps=12", "run.checkpoint_every=0")
+    eager = train(micro_config("midas", corpus_file, *short), tmp_path / "eager", progress=False)
+    compiled = train(
+        micro_config("midas", corpus_file, *short, "run.compile=true"), tmp_path / "compiled", progress=False
+    )
+    assert compiled["layers"] == 4
+    assert compiled["final_val_loss"] == pytest.approx(eager["final_val_loss"], rel=1e-3)
