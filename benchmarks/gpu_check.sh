@@ -3,7 +3,8 @@
 # print tokens/s and MFU (target >= 40% in bf16), then one full `small` MIDAS run.
 #
 # The GPU machine cannot reach PyPI, so prepare on a networked machine first and carry the results:
-#   benchmarks/gpu_check.sh prepare          # builds .gpu_check/cache (tokenised corpus for base and small, ~50 MB)
+#   benchmarks/gpu_check.sh prepare          # builds .gpu_check/cache (tokenised corpus that base and small share,
+#                                            # ~25 MB)
 #                                            # and .gpu_check/wheels (pure-Python wheels the GPU image may lack)
 # then, on the GPU machine, from the repository root (carry .gpu_check):
 #   benchmarks/gpu_check.sh                  # or: benchmarks/gpu_check.sh run
@@ -36,6 +37,7 @@ if [[ "$MODE" == "prepare" ]]; then
         "$PYTHON" -c 'import sys; from model_zoo.config import load_config; from model_zoo.data import prepare_data
 print(prepare_data(load_config(sys.argv[1], sys.argv[2:])).folder)' "$config" $EXTRA_SET
     done
+    rm -rf "$PRIMBENCH_CACHE/corpus"  # the raw text (46 MB) is not needed once tokenised; carry limits are tight
     "$PYTHON" -m pip download --no-deps --quiet -d "$CHECK_DIR/wheels" \
         "transformers==$("$PYTHON" -c 'import transformers; print(transformers.__version__)')" \
         safetensors tokenizers huggingface-hub pyyaml click tqdm regex filelock fsspec packaging
