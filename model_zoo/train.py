@@ -314,13 +314,18 @@ def _write_json(path: Path, value: dict[str, Any]) -> None:
 
 
 def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train one run into `out_dir` and return its summary (see the module docstring)."""
+    """Train one run into `out_dir` and return its summary (see the module docstring).
+    Process-wide settings it changes (torch threads, transformers' progress bars) are restored on return."""
+    threads, hf_bars = torch.get_num_threads(), transformers.utils.logging.is_progress_bar_enabled()
     transformers.utils.logging.disable_progress_bar()  # our own bar is the one progress display
-    runtime = distributed.setup(config)
     try:
+        runtime = distributed.setup(config)
         return Trainer(config, Path(out_dir), runtime, resume).fit(progress)
     finally:
         distributed.teardown()
+        torch.set_num_threads(threads)
+        if hf_bars:
+            transformers.utils.logging.enable_progress_bar()
 
 
 def main(argv: list[str] | None = None) -> None:

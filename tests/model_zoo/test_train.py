@@ -166,3 +166,14 @@ def test_compiled_run_recompiles_after_growth_and_matches_eager(tmp_path, corpus
     )
     assert compiled["layers"] == 4
     assert compiled["final_val_loss"] == pytest.approx(eager["final_val_loss"], rel=1e-3)
+
+
+def test_train_restores_process_settings(tmp_path, corpus_file):
+    import transformers
+
+    torch.set_num_threads(2)
+    train(
+        micro_config("baseline", corpus_file, "run.steps=10", "run.checkpoint_every=0"), tmp_path / "r", progress=False
+    )
+    assert torch.get_num_threads() == 2  # micro.yaml trains on one thread
+    assert transformers.utils.logging.is_progress_bar_enabled()
