@@ -35,7 +35,7 @@ class FinetuneConfig:
     n_train: int = 64  # examples in the mixture, over all presets together
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int = 48
-    lr: float = 1e-3
+    lr: float = 1e-4  # safe for pretrained checkpoints; the tiny models of `reproduce` take 1e-3
     batch_size: int = 8
     weight_decay: float = 0.0
     grad_clip: float = 1.0

@@ -109,7 +109,7 @@ def table_context(results: dict) -> dict:
             }
         )
     items = [cell["fewshot_n"] for row in rows for cell in row["cells"].values() if cell["fewshot_n"]]
-    fewest = min(items) if items else 0
+    fewest, most = (min(items), max(items)) if items else (0, 0)
     marks = [
         cell[f"{protocol}_signal"]
         for row in rows
@@ -124,7 +124,8 @@ def table_context(results: dict) -> dict:
         "rows": rows,
         "training": training,
         "fewest_items": fewest,
-        "margin_at_half": chance_margin(0.5, fewest) if fewest else None,
+        "most_items": most,
+        "margin_at_half": chance_margin(0.5, most) if most else None,
         "measured": len(marks),
         "at_chance": marks.count(False),
         "most_tokens": max(tokens) if tokens else None,

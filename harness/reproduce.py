@@ -59,10 +59,13 @@ class ReproducePreset:
 # Budgets: `tiny` must finish in 20 minutes on 2 CPU cores including training; `micro` in a test's two minutes.
 PRESETS: dict[str, ReproducePreset] = {
     "micro": ReproducePreset(
-        "micro", limit=8, isoplot_points=1, finetune=FinetuneConfig(n_train=16, seeds=(0, 1), steps=4, limit=8)
+        "micro", limit=8, isoplot_points=1, finetune=FinetuneConfig(n_train=16, seeds=(0, 1), steps=4, lr=1e-3, limit=8)
     ),
     "tiny": ReproducePreset(
-        "tiny", limit=50, isoplot_points=2, finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=32, limit=50)
+        "tiny",
+        limit=50,
+        isoplot_points=2,
+        finetune=FinetuneConfig(n_train=64, seeds=(0, 1, 2), steps=32, lr=1e-3, limit=50),
     ),
     "small": ReproducePreset(
         "small",

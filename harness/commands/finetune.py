@@ -33,7 +33,9 @@ import click
     help="Independent runs (seeds 0..N-1); accuracy is reported as mean and std over them.",
 )
 @click.option("--steps", default=48, show_default=True, type=int, help="AdamW steps per run.")
-@click.option("--lr", default=1e-3, show_default=True, type=float, help="Constant learning rate.")
+@click.option(
+    "--lr", default=1e-4, show_default=True, type=float, help="Constant learning rate (1e-3 suits the tiny models)."
+)
 @click.option("--batch-size", default=8, show_default=True, type=int, help="Examples per step.")
 @click.option("--shots", default=0, show_default=True, type=int, help="Demonstrations when scoring the copy.")
 @click.option("--limit", default=100, show_default=True, type=int, help="Test items scored per task.")
@@ -63,7 +65,7 @@ def command(
 
     \b
     Examples:
-      primbench finetune runs/tiny/runs/midas/final --out results/ft-midas
+      primbench finetune runs/tiny/runs/midas/final --lr 1e-3 --out results/ft-midas
       primbench finetune runs/tiny/runs/midas/final --tasks prim_variable_assignment_d1_math --n-train 32
       primbench finetune path/to/hf_model --seeds 5 --steps 100 --lr 3e-4 --limit 200
     """

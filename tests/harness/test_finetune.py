@@ -14,6 +14,7 @@ from harness.finetune import IGNORE_INDEX, FinetuneConfig, encode_example, finet
 from harness.taskset import chance_level, score_tasks
 from model_zoo.tokenizer import train_tokenizer
 from primitives.registry import PAPER_SUITE, build_dataset
+from tasks.data import DEFAULT_SEED
 
 EASY_TASK = "prim_induction_copy_digits"
 
@@ -45,7 +46,7 @@ def random_model(tokenizer, seed: int = 0) -> LlamaForCausalLM:
 
 
 def test_the_loss_sees_only_the_answer_and_its_stop(tokenizer):
-    record = next(build_dataset("variable_assignment_d0_math", 1234).records("train", 1))
+    record = next(build_dataset("variable_assignment_d0_math", DEFAULT_SEED).records("train", 1))
     ids, labels = encode_example(record, tokenizer)
     assert len(ids) == len(labels)
     answer_positions = [i for i, label in enumerate(labels) if label != IGNORE_INDEX]
@@ -64,7 +65,7 @@ def test_the_mixture_spreads_examples_and_never_touches_the_test_split():
     unbounded = [r["id"] for r in first if r["preset"] != "arithmetic_psm"]
     assert not set(unbounded) & {r["id"] for r in second}, "each seed reads its own window"
     assert min(r["index"] for r in first if r["preset"] != "arithmetic_psm") >= 100, "after the few-shot pool"
-    psm = build_dataset("arithmetic_psm", 1234)
+    psm = build_dataset("arithmetic_psm", DEFAULT_SEED)
     test_prompts = {r["prompt"] for r in psm.records("test", psm.capacity("test"))}
     assert not test_prompts & {r["prompt"] for r in first if r["preset"] == "arithmetic_psm"}
     uneven = training_mixture(["arithmetic_psm", "induction_copy_digits", "variable_assignment_d0_math"], 10, 0)

@@ -122,7 +122,9 @@ def test_markdown_puts_chance_beside_accuracy_and_states_what_the_scale_shows(tm
     assert (
         "these models saw at most 2.05e+05 tokens, and 5 of the 12 accuracies above are within noise" in text
     )  # 2 few-shot + 3 fine-tuned PSM
-    assert "about ±9.8 points" in text  # 1.96 * sqrt(0.25 / 100)
+    assert (
+        "With 100 test items per task, an accuracy near 50% is known only to about ±9.8 points at best" in text
+    )  # 1.96 * sqrt(0.25 / 100)
 
 
 def test_plots_are_valid_pngs_of_the_expected_size(tmp_path):

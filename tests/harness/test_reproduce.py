@@ -19,6 +19,7 @@ from harness.reproduce import parse_checkpoints, reproduce
 from harness.reproduce_models import evenly_spaced
 from harness.similarity import checkpoint_similarity
 from primitives.registry import PAPER_SUITE, PRESETS, build_dataset
+from tasks.data import DEFAULT_SEED
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 METHODS = ("baseline", "gradstack", "midas")
@@ -73,7 +74,7 @@ def test_the_micro_pipeline_measures_all_three_models(micro):
         assert entry["validation_loss"] == pytest.approx(summary["final_val_loss"], abs=1e-6)
         assert set(entry["fewshot"]["accuracy"]) == set(PAPER_TASKS)
         assert all(
-            cell["n"] == min(8, build_dataset(task[5:], 1234).capacity("test") or 8)
+            cell["n"] == min(8, build_dataset(task[5:], DEFAULT_SEED).capacity("test") or 8)
             for task, cell in entry["fewshot"]["accuracy"].items()
         )
         assert all(len(cell["per_seed"]) == 2 for cell in entry["finetuned"].values())
