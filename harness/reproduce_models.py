@@ -66,11 +66,7 @@ def train_or_take(method: str, out: Path, config, given: str | None, progress: b
     if (run_dir / "summary.json").is_file() and (run_dir / "final" / "config.json").is_file():
         summary = json.loads((run_dir / "summary.json").read_text())
     else:
-        threads = torch.get_num_threads()
-        try:
-            summary = train(config, run_dir, resume=bool(list_checkpoints(run_dir)), progress=progress)
-        finally:  # model_zoo applies run.num_threads; measurements keep the process's own, trained or resumed
-            torch.set_num_threads(threads)
+        summary = train(config, run_dir, resume=bool(list_checkpoints(run_dir)), progress=progress)
     return {
         "source": "trained",
         "checkpoint": f"runs/{method}/final",
