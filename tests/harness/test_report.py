@@ -120,7 +120,8 @@ def test_markdown_puts_chance_beside_accuracy_and_states_what_the_scale_shows(tm
     ) in text
     assert "**Cannot show:** whether MIDAS reasons better" in text
     assert (
-        "these models saw at most 2.05e+05 tokens, and 5 of the 12 accuracies above do not clear chance by more than noise" in text
+        "these models saw at most 2.05e+05 tokens, and 5 of the 12 accuracies above do not clear chance by more than noise"
+        in text
     )  # 2 few-shot + 3 fine-tuned PSM
     assert (
         "With 100 test items per task, an accuracy near 50% is known only to about ±9.8 points at best" in text
