@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_generate.py
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_reproduce.py
 
 clean:
 	rm -rf $(VENV) runs data .pytest_cache
