@@ -45,6 +45,8 @@ class EvalResult:
 
     scores: list[Score]
     raw: dict
+    # task -> prompts longer than the model's context window, which lm-eval cuts from the left without a word
+    truncated: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def score(self, name: str) -> Score:
         for row in self.scores:
@@ -142,14 +144,33 @@ def evaluate(model, tasks: Sequence[str] = DEFAULT_TASKS, shots: int = 5, limit:
     _size_generation(loaded["tasks"])
     lm = _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args)
     top_level = [loaded["groups"][name] if name in loaded["groups"] else loaded["tasks"][name] for name in names]
+    # samples are always logged: they are what the truncation count reads; dropped below unless asked for
     raw = simple_evaluate(model=lm, tasks=top_level, task_manager=manager, num_fewshot=shots, limit=limit,
-                          log_samples=log_samples, bootstrap_iters=bootstrap_iters, random_seed=seed,
+                          log_samples=True, bootstrap_iters=bootstrap_iters, random_seed=seed,
                           numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+    truncated = _truncated_prompts(raw["samples"], lm)
+    if not log_samples:
+        del raw["samples"]
     # lm-eval names a pre-built model by its class ("HFLM"); keep what a rerun needs
     raw["config"]["primbench"] = {"model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
                                   "tasks": names, "shots": shots, "limit": limit, "metadata": metadata or {},
-                                  "seed": seed, "model_type": model_type, "model_args": model_args}
-    return EvalResult(scores=_scores(raw, loaded), raw=raw)
+                                  "seed": seed, "model_type": model_type, "model_args": model_args,
+                                  "truncated": truncated}
+    return EvalResult(scores=_scores(raw, loaded), raw=raw, truncated=truncated)
+
+
+def _truncated_prompts(samples: dict, lm) -> dict[str, int]:
+    """Per task, the prompts (few-shot context plus answer) longer than the model's context window.
+
+    lm-eval keeps only the last `max_length` tokens of such a prompt, so a short-context model scored "5-shot" may
+    have seen fewer shots; callers report the count beside the score. Models without a tokenizer (oracles) give {}.
+    """
+    max_length, encode = getattr(lm, "max_length", None), getattr(lm, "tok_encode", None)
+    if not isinstance(max_length, int) or encode is None:
+        return {}
+    return {task: sum(any(len(encode(context + (answer if isinstance(answer, str) else ""))) > max_length
+                          for context, answer in sample["arguments"]) for sample in task_samples)
+            for task, task_samples in samples.items()}
 
 
 def _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args):

@@ -118,6 +118,9 @@ def table_context(results: dict) -> dict:
         if cell[protocol] is not None
     ]
     tokens = [t["tokens"] for t in training if t["tokens"]]
+    fewshot_scores = [
+        score for model in models.values() for score in model.get("fewshot", {}).get("accuracy", {}).values()
+    ]
     return {
         "results": results,
         "methods": methods,
@@ -129,6 +132,8 @@ def table_context(results: dict) -> dict:
         "measured": len(marks),
         "at_chance": marks.count(False),
         "most_tokens": max(tokens) if tokens else None,
+        "fewshot_prompts": sum(score["n"] for score in fewshot_scores),
+        "fewshot_truncated": sum(score.get("truncated", 0) for score in fewshot_scores),
         "settings": results.get("settings", {}),
     }
 

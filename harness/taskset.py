@@ -121,7 +121,8 @@ def score_tasks(
         quiet=True,
     )
     return {
-        task: {"accuracy": score.accuracy, "stderr": score.stderr, "n": score.n}
+        task: {"accuracy": score.accuracy, "stderr": score.stderr, "n": score.n,
+               "truncated": result.truncated.get(task, 0)}
         for task, score in result.tasks.items()
         if task in tasks
     }

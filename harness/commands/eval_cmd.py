@@ -69,6 +69,11 @@ def command(model: str, tasks: tuple[str, ...], shots: int, limit: int | None, b
                       device=device, dtype=dtype, model_type=model_type, model_args=model_args,
                       metadata=_metadata(metadata), seed=seed, quiet=True)
     click.echo(markdown_table(result), nl=False)
+    for task, count in sorted(result.truncated.items()):
+        if count:
+            click.echo(f"warning: {count} of {result.score(task).n} prompts of {task} are longer than the model's "
+                       f"context, and lm-eval cut them from the left (fewer than {shots} shots seen); "
+                       f"use fewer --shots or a longer-context model", err=True)
     if out_dir is not None:
         write_outputs(result, out_dir)
         click.echo(f"wrote {out_dir}/results.json, samples_*.jsonl, scores.csv, scores.md")

@@ -164,3 +164,28 @@ def test_tasks_path_prints_the_folder_lm_eval_indexes():
     result = CliRunner().invoke(main, ["tasks-path"])
     assert result.exit_code == 0 and result.output == f"{TASKS_DIR}\n"
     assert (Path(result.output.strip()) / "groups" / "reasoning_primitives.yaml").is_file()
+
+
+def test_prompts_longer_than_the_context_are_counted_per_task(tiny_model):
+    """lm-eval cuts over-long prompts silently; the count must match the samples' own token lengths."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    counts = {}
+    for max_length in (1024, 60):
+        result = evaluate(str(tiny_model), TASKS, shots=3, limit=4, batch_size=2, metadata=METADATA, quiet=True,
+                          model_args=f"max_length={max_length}")
+        independent = {task: sum(any(len(tokenizer(context + (rest if isinstance(rest, str) else ""))["input_ids"])
+                                     > max_length for context, rest in sample["arguments"]) for sample in samples)
+                       for task, samples in result.samples.items()}
+        assert result.truncated == independent
+        assert result.raw["config"]["primbench"]["truncated"] == independent
+        counts[max_length] = independent
+    assert set(counts[1024].values()) == {0}
+    assert 0 < sum(counts[60].values()) <= 8, "a 60-token window must cut some 3-shot prompts, never more than all"
+
+
+def test_primbench_eval_warns_when_prompts_were_cut(tiny_model):
+    result = run_eval(str(tiny_model), "-t", TASKS[0], "--shots", "3", "--limit", "2", "--model-args",
+                      "max_length=40", "--metadata", json.dumps(METADATA))
+    assert result.exit_code == 0, result.output
+    assert (f"warning: 2 of 2 prompts of {TASKS[0]} are longer than the model's context, and lm-eval cut them "
+            "from the left (fewer than 3 shots seen)") in result.output

@@ -181,3 +181,16 @@ def test_a_failed_write_leaves_neither_the_file_nor_a_temporary(tmp_path, monkey
     with pytest.raises(OSError, match="disk full"):
         report.write_json({"a": 1}, tmp_path / "results.json")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_table_says_how_many_few_shot_prompts_were_cut_to_the_context(tmp_path):
+    results = sample_results()
+    report.write_report(results, tmp_path)
+    assert "longer than the model's context window" not in (tmp_path / "table.md").read_text()
+    results["models"]["midas"]["fewshot"]["accuracy"]["prim_arithmetic_psm"]["truncated"] = 7
+    results["models"]["baseline"]["fewshot"]["accuracy"]["prim_variable_assignment_d0_math"]["truncated"] = 100
+    report.write_report(results, tmp_path)
+    assert (
+        "- 107 of the 600 few-shot prompts scored were longer than the model's context window; lm-eval keeps only "
+        "their last tokens, so those items saw fewer than 5 shots."
+    ) in (tmp_path / "table.md").read_text()
