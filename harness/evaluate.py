@@ -168,8 +168,10 @@ def _truncated_prompts(samples: dict, lm) -> dict[str, int]:
     max_length, encode = getattr(lm, "max_length", None), getattr(lm, "tok_encode", None)
     if not isinstance(max_length, int) or encode is None:
         return {}
-    return {task: sum(any(len(encode(context + (answer if isinstance(answer, str) else ""))) > max_length
-                          for context, answer in sample["arguments"]) for sample in task_samples)
+    # a generation task logs each item once per filter: count items (doc_id), not samples
+    return {task: len({sample["doc_id"] for sample in task_samples
+                       if any(len(encode(context + (answer if isinstance(answer, str) else ""))) > max_length
+                              for context, answer in sample["arguments"])})
             for task, task_samples in samples.items()}
 
 
