@@ -1,7 +1,7 @@
 """What the fine-tuned protocol and the reproduction need to know about tasks: members, presets, chance, scores.
 
-Groups are expanded by reading the group YAML that lm-eval itself reads (one source of truth), presets are the
-`dataset_kwargs.preset` of each task, and scoring goes through `harness.evaluate`, the same path as `primbench
+Groups are expanded by `tasks.registry.group_members`, which also writes the group YAML that lm-eval reads (one
+source of truth), presets come from task names (`prim_<preset>[_gen]`), and scoring goes through `harness.evaluate`, the same path as `primbench
 eval`, so a fine-tuned accuracy and a few-shot accuracy are measured identically.
 """
 
@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from functools import lru_cache
-
-import yaml
 
 from harness.errors import HarnessError
 
@@ -20,38 +17,16 @@ NUMBER = re.compile(r"-?\d+")
 WORD = re.compile(r"[A-Za-z]+")
 
 
-@lru_cache(maxsize=1)
-def _task_files() -> dict[str, dict]:
-    """Every task and group YAML of the registry, by its `task` or `group` name."""
-    from tasks import TASKS_DIR
-
-    files = {}
-    for path in sorted(TASKS_DIR.glob("**/*.yaml")):
-        loaded = yaml.load(path.read_text(), Loader=_IgnoreTagsLoader)
-        if isinstance(loaded, dict):
-            name = loaded.get("group") or loaded.get("task")
-            if isinstance(name, str):
-                files[name] = loaded
-    return files
-
-
-class _IgnoreTagsLoader(yaml.SafeLoader):
-    """safe_load that reads lm-eval's `!function` tags as plain strings instead of refusing the file."""
-
-
-_IgnoreTagsLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def expand_tasks(requested: list[str] | tuple[str, ...]) -> list[str]:
     """Task names with globs resolved and groups replaced by their member tasks, in order, without repeats."""
     from harness.evaluate import resolve_task_names, task_manager
+    from tasks.registry import group_members
 
     names = resolve_task_names(list(requested), task_manager())
-    files = _task_files()
+    groups = group_members()
     expanded: list[str] = []
     for name in names:
-        members = files.get(name, {}).get("task") if "group" in files.get(name, {}) else None
-        for member in members if isinstance(members, list) else [name]:
+        for member in groups.get(name, [name]):
             if member not in expanded:
                 expanded.append(member)
     return expanded

@@ -45,6 +45,17 @@ def expected_names() -> tuple[list[str], list[str]]:
     return tasks, groups
 
 
+def group_members() -> dict[str, list[str]]:
+    """Group name -> its task names, in order: the one source of membership for the YAML and for callers."""
+    from primitives.registry import PAPER_SUITE, PRESETS, PRIMITIVES
+
+    presets = {None: list(PAPER_SUITE)}
+    for primitive in PRIMITIVES:
+        presets[primitive] = [name for name, preset in PRESETS.items() if preset.primitive == primitive]
+    return {group_name(primitive, generation): [task_name(preset, generation) for preset in chosen]
+            for primitive, chosen in presets.items() for generation in (False, True)}
+
+
 def max_gen_toks(preset: str) -> int:
     """Characters of the longest answer among the first items of each split, plus delimiter and newline."""
     from primitives.registry import build_dataset
@@ -60,7 +71,7 @@ def max_gen_toks(preset: str) -> int:
 
 def render() -> dict[Path, str]:
     """Relative path -> YAML text of every generated file."""
-    from primitives.registry import PAPER_SUITE, PRESETS, PRIMITIVES
+    from primitives.registry import PRESETS, PRIMITIVES
 
     files: dict[Path, str] = {}
     for primitive in PRIMITIVES:
@@ -81,22 +92,17 @@ def render() -> dict[Path, str]:
                                   "max_gen_toks": max_gen_toks(preset_name)},
             "metadata": {"version": TASK_VERSION},
         })
-    members = {None: list(PAPER_SUITE)}
-    for primitive in PRIMITIVES:
-        members[primitive] = [name for name, preset in PRESETS.items() if preset.primitive == primitive]
-    for primitive, presets in members.items():
-        for generation in (False, True):
-            name = group_name(primitive, generation)
-            files[Path("groups") / f"{name}.yaml"] = _dump(_group(name, presets, generation))
+    for name, tasks in group_members().items():
+        files[Path("groups") / f"{name}.yaml"] = _dump(_group(name, tasks, generation=name.endswith("_gen")))
     return files
 
 
-def _group(name: str, presets: list[str], generation: bool) -> dict:
+def _group(name: str, tasks: list[str], generation: bool) -> dict:
     """A group whose row is the plain mean of its tasks (the paper's "avg"), not weighted by item counts."""
     metric = {"metric": "exact_match", "filter_list": ["strict-match"]} if generation else {"metric": "acc"}
     return {
         "group": name,
-        "task": [task_name(preset, generation) for preset in presets],
+        "task": tasks,
         "aggregate_metric_list": [{**metric, "aggregation": "mean", "weight_by_size": False}],
         "metadata": {"version": GROUP_VERSION},
     }

@@ -88,3 +88,14 @@ def test_fewshot_context_puts_examples_then_the_item(manager):
     train = {(d["prompt"], d["answer"]) for d in task.training_docs()}
     pieces = [p for p in train if f"{p[0]} {p[1]}" in shots]
     assert len(pieces) == 2 and context.endswith("\n\n" + doc["prompt"])
+
+
+def test_group_members_are_what_lm_eval_loads_for_each_group():
+    """The membership callers use (fine-tuning, reproduce) and the YAML lm-eval reads must agree."""
+    from harness.evaluate import task_manager
+    from tasks.registry import group_members
+
+    manager = task_manager()
+    for name, tasks in group_members().items():  # one at a time: lm-eval refuses overlapping groups in one load
+        group = manager.load([name])["groups"][name]
+        assert [task.task_name for task in group.get_all_tasks()] == tasks
