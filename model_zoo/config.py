@@ -169,7 +169,10 @@ def _set(config: TrainConfig, key: str, value: Any) -> None:
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a config file and the chain of files it extends into one flat {dotted key: value} dict."""
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist; shipped configs are in {CONFIG_DIR}")
+        shipped = sorted(file.stem for file in CONFIG_DIR.glob("*-*.yaml"))
+        near = difflib.get_close_matches(path.stem, shipped, n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(near)}?" if near else f"shipped configs: {', '.join(shipped)}"
+        raise ConfigError(f"config file {path} does not exist; {hint}")
     if path.resolve() in seen:
         raise ConfigError(f"config {path} extends itself in a loop; remove one `extends:`")
     try:

@@ -68,8 +68,10 @@ def test_bad_yaml_files(tmp_path):
     (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
     with pytest.raises(ConfigError, match="extends itself"):
         load_config(tmp_path / "loop.yaml")
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(ConfigError, match="does not exist; shipped configs: 1b-baseline, 1b-gradstack"):
         load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="config file tiny-midsa does not exist; did you mean tiny-midas"):
+        load_config("tiny-midsa")
 
 
 def _invoke(*args: str):
