@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-
 from harness.errors import HarnessError
 from harness.finetune import FinetuneConfig, finetune
 from harness.similarity import block_similarity, load_causal_lm
 from harness.taskset import chance_level, expand_tasks, score_tasks
+from model_zoo.train import validation_loss
 
 CHANCE_ITEMS = 500
 # Numbers from model_zoo's summary.json that the tables report.
@@ -181,21 +179,6 @@ def _point(step: int, loss: float, scores: dict[str, dict]) -> dict:
 
 def _step_of(folder: Path) -> int:
     return int(folder.name.removeprefix("step_"))
-
-
-@torch.no_grad()
-def validation_loss(model, config) -> float:
-    """Mean next-token loss on the run's fixed validation windows: the number model_zoo logs as val_loss."""
-    from model_zoo.data import prepare_data, val_batches
-
-    data = prepare_data(config)
-    batches = val_batches(data.val, config.run.eval_batches, config.run.micro_batch_size, config.data.seq_len)
-    model.eval()
-    losses = []
-    for batch in batches:
-        logits = model(input_ids=batch[:, :-1]).logits
-        losses.append(F.cross_entropy(logits.float().flatten(0, 1), batch[:, 1:].flatten()).item())
-    return sum(losses) / len(losses)
 
 
 def finetuned(loaded: LazyModel, tasks: list[str], config: FinetuneConfig, progress: bool) -> dict[str, dict]:

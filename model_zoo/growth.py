@@ -37,12 +37,10 @@ def grow_model(model: LlamaForCausalLM, method: str, block_size: int) -> list[in
     """Grow `model` (unwrapped) by one block in place; renumbers layer_idx and num_hidden_layers."""
     old_layers = list(model.model.layers)
     sources = layer_sources(method, len(old_layers), block_size)
-    seen: set[int] = set()
-    new_layers = []
-    for source in sources:
-        # the first occurrence of a source keeps the original module; later ones are deep copies
-        new_layers.append(old_layers[source] if source not in seen else copy.deepcopy(old_layers[source]))
-        seen.add(source)
+    copies = copied_positions(sources)
+    # the first occurrence of a source keeps the original module; the copies are deep copies
+    new_layers = [copy.deepcopy(old_layers[source]) if index in copies else old_layers[source]
+                  for index, source in enumerate(sources)]
     model.model.layers = torch.nn.ModuleList(new_layers)
     for index, layer in enumerate(model.model.layers):
         layer.self_attn.layer_idx = index
@@ -61,14 +59,14 @@ def source_name(name: str, sources: list[int]) -> str:
     return f"{match.group(1)}{sources[int(match.group(2))]}{match.group(3)}"
 
 
+def copied_positions(sources: list[int]) -> set[int]:
+    """Positions of the grown model that hold a fresh copy: every occurrence of a source after its first."""
+    return {index for index, source in enumerate(sources) if source in sources[:index]}
+
+
 def new_layer_names(names: list[str], sources: list[int]) -> set[str]:
-    """Names of parameters that belong to the freshly copied layers (second occurrence of a source)."""
-    copied: set[int] = set()
-    seen: set[int] = set()
-    for index, source in enumerate(sources):
-        if source in seen:
-            copied.add(index)
-        seen.add(source)
+    """Names of parameters that belong to the freshly copied layers."""
+    copied = copied_positions(sources)
     return {n for n in names if (m := _LAYER_NAME.match(n)) and int(m.group(2)) in copied}
 
 

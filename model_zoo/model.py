@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from model_zoo.config import TrainConfig
@@ -45,3 +46,9 @@ def initial_layers(config: TrainConfig) -> int:
 def count_parameters(model: torch.nn.Module) -> int:
     """Distinct parameters (tied embeddings counted once)."""
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+def next_token_loss(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of predicting batch[:, 1:] from batch[:, :-1] (batch is [B, T+1] token ids)."""
+    logits = model(input_ids=batch[:, :-1]).logits  # [B, T, vocab]
+    return F.cross_entropy(logits.float().flatten(0, 1), batch[:, 1:].flatten())

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 import transformers
 from tqdm.auto import tqdm
 from transformers import LlamaForCausalLM
@@ -34,7 +33,7 @@ from model_zoo.data import prepare_data, train_batch, val_batches
 from model_zoo.errors import ConfigError
 from model_zoo.flops import flops_per_token, peak_flops
 from model_zoo.growth import grow_model, grow_optimizer_state
-from model_zoo.model import build_model, count_parameters, initial_layers
+from model_zoo.model import build_model, count_parameters, initial_layers, next_token_loss
 from model_zoo.optimizer import build_optimizer, load_named_state, named_state, parameter_names
 from model_zoo.schedule import config_stage_lengths, layer_flops_speedup, learning_rate, stage_of, stage_starts
 
@@ -111,14 +110,23 @@ class Trainer:
         if optimizer_state is not None:
             load_named_state(self.wrapped, self.optimizer, optimizer_state)
 
+    @property
+    def _sharded(self) -> bool:
+        return self.runtime.parallel == "fsdp" and self.runtime.distributed
+
+    def _full_weights(self, cpu_offload: bool) -> dict[str, torch.Tensor]:
+        """Every rank's FSDP2 shards gathered into one full state dict (a collective: every rank calls it)."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=cpu_offload)
+        return get_model_state_dict(self.wrapped, options=options)
+
     def grow(self) -> None:
         """Add one block (gradstack/midas), carry Adam state over by name, re-wrap and recompile."""
         state = named_state(self.wrapped, self.optimizer)
-        if self.runtime.parallel == "fsdp" and self.runtime.distributed:
+        if self._sharded:
             # FSDP2 shards in place: gather full weights into a fresh unsharded model before changing its depth.
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-            weights = get_model_state_dict(self.wrapped, options=StateDictOptions(full_state_dict=True))
+            weights = self._full_weights(cpu_offload=False)
             self.model = build_model(self.config, self.layers, self.data.special_ids)
             self.model.load_state_dict(weights)
         sources = grow_model(self.model, self.config.growth.method, self.config.growth.block_size)
@@ -140,8 +148,7 @@ class Trainer:
             micro = micro.to(self.runtime.device, non_blocking=True)
             last = index == len(micro_batches) - 1
             with distributed.gradient_sync(self.wrapped, self.runtime, last), self.autocast:
-                logits = self.forward(input_ids=micro[:, :-1]).logits  # [b, T, vocab]
-                loss = F.cross_entropy(logits.float().flatten(0, 1), micro[:, 1:].flatten())
+                loss = next_token_loss(self.forward, micro)
             (loss / self.accumulation).backward()
             total += loss.detach()
         if self.config.optim.grad_clip > 0:
@@ -158,8 +165,7 @@ class Trainer:
         for micro in self.val[self.runtime.rank :: self.runtime.world_size]:
             micro = micro.to(self.runtime.device)
             with self.autocast:
-                logits = self.forward(input_ids=micro[:, :-1]).logits
-            losses.append(F.cross_entropy(logits.float().flatten(0, 1), micro[:, 1:].flatten()).item())
+                losses.append(next_token_loss(self.forward, micro).item())
         self.forward.train()
         distributed.reshard(self.wrapped, self.runtime)
         return distributed.all_mean(sum(losses) / max(1, len(losses)), self.runtime)
@@ -168,11 +174,8 @@ class Trainer:
         """A function writing weights + tokenizer as a Hugging Face folder. Every rank must call this (under
         FSDP2 it gathers the full weights, a collective); only the first rank then calls the returned function."""
         weights = None
-        if self.runtime.parallel == "fsdp" and self.runtime.distributed:
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-            options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-            weights = get_model_state_dict(self.wrapped, options=options)
+        if self._sharded:
+            weights = self._full_weights(cpu_offload=True)
             if self.config.model.tie_word_embeddings:  # stored once, as save_pretrained does for a plain model
                 weights.pop("lm_head.weight", None)
 
@@ -311,6 +314,15 @@ def _write_json(path: Path, value: dict[str, Any]) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(json.dumps(value, indent=1, allow_nan=False, default=str) + "\n")
     partial.replace(path)
+
+
+@torch.no_grad()
+def validation_loss(model: torch.nn.Module, config: TrainConfig) -> float:
+    """The run's validation loss for any model, in one process: the number `Trainer.evaluate` logs as val_loss."""
+    data = prepare_data(config)
+    batches = val_batches(data.val, config.run.eval_batches, config.run.micro_batch_size, config.data.seq_len)
+    model.eval()
+    return sum(next_token_loss(model, batch).item() for batch in batches) / len(batches)
 
 
 def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
