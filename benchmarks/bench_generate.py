@@ -30,9 +30,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from primitives.dataset import SPLITS  # noqa: E402
-from primitives.export import write_split  # noqa: E402
-from primitives.registry import PRESETS, build_dataset  # noqa: E402
+from primbench.primitives.dataset import SPLITS  # noqa: E402
+from primbench.primitives.export import write_split  # noqa: E402
+from primbench.primitives.registry import PRESETS, build_dataset  # noqa: E402
 
 TARGET_RATIO = 2.0
 RSS_LIMIT_MB = 200
@@ -66,8 +66,11 @@ def render_and_write_rate(name: str, n: int, folder: Path) -> float | None:
     dataset = build_dataset(name, 0)
     if dataset.capacity("train") is not None:
         return None
-    drawn = [dataset.record(split, index % (dataset.capacity(split) or n))
-             for split, count in mix(n).items() for index in range(count)]
+    drawn = [
+        dataset.record(split, index % (dataset.capacity(split) or n))
+        for split, count in mix(n).items()
+        for index in range(count)
+    ]
     start = time.perf_counter()
     write_split(({**record, "prompt": dataset.render(record["meta"])} for record in drawn), folder / f"{name}.jsonl")
     return len(drawn) / (time.perf_counter() - start)
@@ -93,27 +96,36 @@ def stream_check(n: int, preset: str) -> None:
     for count in (1_000, n):
         with tempfile.TemporaryDirectory() as out:
             # VmHWM, not ru_maxrss: the latter keeps the high-water mark of the forked parent across exec.
-            code = ("import re, sys; from primitives.writer import generate; "
-                    f"generate([{preset!r}], {out + '/d'!r}, {{'train': {count}, 'validation': 1, 'test': 1}}, "
-                    "seed=0, progress=sys.stderr.isatty()); "
-                    "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))")
+            code = (
+                "import re, sys; from primitives.writer import generate; "
+                f"generate([{preset!r}], {out + '/d'!r}, {{'train': {count}, 'validation': 1, 'test': 1}}, "
+                "seed=0, progress=sys.stderr.isatty()); "
+                "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))"
+            )
             start = time.perf_counter()
             result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             peaks[count] = int(result.stdout.split()[-1]) / 1024
             seconds = time.perf_counter() - start
-        print(f"stream check: {preset}, {count:,} records: peak RSS {peaks[count]:.0f} MB, {seconds:.0f} s "
-              f"({count / seconds:,.0f} records/s incl. startup)")
+        print(
+            f"stream check: {preset}, {count:,} records: peak RSS {peaks[count]:.0f} MB, {seconds:.0f} s "
+            f"({count / seconds:,.0f} records/s incl. startup)"
+        )
     verdict = "meets" if peaks[n] < RSS_LIMIT_MB else "MISSES"
-    print(f"peak RSS grows {peaks[n] - peaks[1_000]:+.1f} MB from 1,000 to {n:,} records; "
-          f"{verdict} the {RSS_LIMIT_MB} MB target")
+    print(
+        f"peak RSS grows {peaks[n] - peaks[1_000]:+.1f} MB from 1,000 to {n:,} records; "
+        f"{verdict} the {RSS_LIMIT_MB} MB target"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=4000, help="records per preset (3:1:1 train/validation/test)")
     parser.add_argument("--presets", nargs="*", default=list(PRESETS))
-    parser.add_argument("--ceiling", action="store_true",
-                        help="also time rendering and writing records drawn beforehand (drawing made free)")
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also time rendering and writing records drawn beforehand (drawing made free)",
+    )
     parser.add_argument("--stream-check", type=int, metavar="N", help="also measure peak RSS generating N records")
     parser.add_argument("--stream-preset", default="arithmetic_assign3")
     args = parser.parse_args()
@@ -141,15 +153,19 @@ def main() -> None:
             line += f" {ceiling / (baseline or ceiling):10.2f}" if ceiling else f" {'-':>10s}"
         print(line)
     if args.ceiling:
-        print("ceiling x: chain_sum multiples of rendering and writing alone, records drawn beforehand "
-              "(- : an enumerated space, rendered once)")
+        print(
+            "ceiling x: chain_sum multiples of rendering and writing alone, records drawn beforehand "
+            "(- : an enumerated space, rendered once)"
+        )
     if rows[0][3] is not None:
         met = sum(rate / baseline >= TARGET_RATIO for _, _, rate, baseline, _ in rows)
         print(f"{met} of {len(rows)} presets reach {TARGET_RATIO}x chain_sum (reasoning-gym, run beside each)")
     if args.stream_check:
         stream_check(args.stream_check, args.stream_preset)
-    print(f"(this process: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, "
-          f"cpu count {os.cpu_count()})")
+    print(
+        f"(this process: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, "
+        f"cpu count {os.cpu_count()})"
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 import torch
 
-from harness.reproduce import reproduce
-from primitives.registry import PRESETS, build_dataset
+from primbench.harness.reproduce.pipeline import reproduce
+from primbench.primitives.registry import PRESETS, build_dataset
 
 
 class StageClock:

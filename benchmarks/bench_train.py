@@ -29,10 +29,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from model_zoo.config import load_config  # noqa: E402
-from model_zoo.data import prepare_data, train_batch  # noqa: E402
-from model_zoo.model import build_model  # noqa: E402
-from model_zoo.train import train  # noqa: E402
+from primbench.model_zoo.config import load_config  # noqa: E402
+from primbench.model_zoo.data import prepare_data, train_batch  # noqa: E402
+from primbench.model_zoo.model import build_model  # noqa: E402
+from primbench.model_zoo.train import train  # noqa: E402
 
 WORDS = (
     "river market stone queen farmer boat apple key road bridge sailor teacher counted painted carried "

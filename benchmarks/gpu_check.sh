@@ -34,7 +34,7 @@ if [[ "$MODE" == "prepare" ]]; then
     # Building the token cache here means the GPU machine never needs the corpus archives or PyPI.
     for config in "$BASE_CONFIG" "$SMALL_CONFIG"; do
         # shellcheck disable=SC2046
-        "$PYTHON" -c 'import sys; from model_zoo.config import load_config; from model_zoo.data import prepare_data
+        "$PYTHON" -c 'import sys; from primbench.model_zoo.config import load_config; from primbench.model_zoo.data import prepare_data
 print(prepare_data(load_config(sys.argv[1], sys.argv[2:])).folder)' "$config" $EXTRA_SET
     done
     rm -rf "$PRIMBENCH_CACHE/corpus"  # the raw text (46 MB) is not needed once tokenised; carry limits are tight
@@ -62,7 +62,7 @@ RUNS="$CHECK_DIR/runs"
 rm -rf "$RUNS"
 echo "== $BASE_CONFIG for $BASE_STEPS steps (bf16 autocast on GPU)"
 # shellcheck disable=SC2046
-"$PYTHON" -m model_zoo.train --config "$BASE_CONFIG" --out "$RUNS/base" $(sets "run.steps=$BASE_STEPS" \
+"$PYTHON" -m primbench.model_zoo.train --config "$BASE_CONFIG" --out "$RUNS/base" $(sets "run.steps=$BASE_STEPS" \
     run.eval_every=0 run.checkpoint_every=0 run.log_every=20 $EXTRA_SET)
 echo "base speed (median over log windows after the first): $("$PYTHON" benchmarks/bench_train.py summarise "$RUNS/base")"
 
@@ -70,6 +70,6 @@ echo "== $SMALL_CONFIG"
 small_steps=()
 [[ -n "$SMALL_STEPS" ]] && small_steps=("run.steps=$SMALL_STEPS")
 # shellcheck disable=SC2046
-"$PYTHON" -m model_zoo.train --config "$SMALL_CONFIG" --out "$RUNS/small" $(sets "${small_steps[@]}" $EXTRA_SET)
+"$PYTHON" -m primbench.model_zoo.train --config "$SMALL_CONFIG" --out "$RUNS/small" $(sets "${small_steps[@]}" $EXTRA_SET)
 echo "small speed: $("$PYTHON" benchmarks/bench_train.py summarise "$RUNS/small")"
 "$PYTHON" -c 'import json, sys; s = json.load(open(sys.argv[1])); print("small summary:", {k: s[k] for k in ("method", "steps", "layers", "parameters", "wall_clock_s", "baseline_flops_ratio", "final_val_loss")})' "$RUNS/small/summary.json"

@@ -7,7 +7,7 @@ class HarnessError(ValueError):
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Every room's user-error class. Imported lazily so `primbench --help` stays fast."""
-    from model_zoo.errors import ConfigError
-    from primitives.errors import PrimitiveError
+    from primbench.model_zoo.errors import ConfigError
+    from primbench.primitives.errors import PrimitiveError
 
     return (HarnessError, PrimitiveError, ConfigError)

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from model_zoo.config import TrainConfig
-from model_zoo.errors import ConfigError
+from primbench.model_zoo.config import TrainConfig
+from primbench.model_zoo.errors import ConfigError
 
 STATE_FILE = "trainer_state.pt"
 INDEX_FILE = "checkpoint.json"

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from model_zoo.errors import ConfigError
+from primbench.model_zoo.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 METHODS = ("baseline", "gradstack", "midas")
@@ -255,7 +255,9 @@ def validate(config: TrainConfig) -> None:
         f"raise run.steps or lower growth.stages",
     )
     if g.schedule != "explicit":
-        from model_zoo.schedule import stage_lengths  # here, not at the top: schedule reads this module's types
+        from primbench.model_zoo.schedule import (
+            stage_lengths,  # here, not at the top: schedule reads this module's types
+        )
 
         stage_lengths(r.steps, g.stages, g.schedule, g.alpha)  # raises when a stage would get no step
     else:

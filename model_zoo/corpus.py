@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from model_zoo.errors import ConfigError
+from primbench.model_zoo.errors import ConfigError
 
 DEFAULT_CORPUS_VERSION = "offline-english-v1"
 

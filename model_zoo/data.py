@@ -21,10 +21,10 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerFast
 
-from model_zoo.config import TrainConfig
-from model_zoo.corpus import cache_root, corpus_fingerprint, read_documents
-from model_zoo.errors import ConfigError
-from model_zoo.tokenizer import special_ids, train_tokenizer
+from primbench.model_zoo.config import TrainConfig
+from primbench.model_zoo.corpus import cache_root, corpus_fingerprint, read_documents
+from primbench.model_zoo.errors import ConfigError
+from primbench.model_zoo.tokenizer import special_ids, train_tokenizer
 
 FORMAT_VERSION = 1
 CHUNK_CHARS = 4000  # documents are cut at line breaks into chunks of about this size; chunks are the split unit

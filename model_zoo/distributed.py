@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from model_zoo.config import TrainConfig
-from model_zoo.errors import ConfigError
+from primbench.model_zoo.config import TrainConfig
+from primbench.model_zoo.errors import ConfigError
 
 
 @dataclass(frozen=True)

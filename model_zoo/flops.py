@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from model_zoo.config import ModelConfig
+from primbench.model_zoo.config import ModelConfig
 
 # Dense bf16 peak FLOP/s by device-name fragment (vendor data sheets, SXM parts, no sparsity).
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "L4": 121e12}

@@ -16,7 +16,7 @@ import re
 import torch
 from transformers import LlamaForCausalLM
 
-from model_zoo.errors import ConfigError
+from primbench.model_zoo.errors import ConfigError
 
 
 def layer_sources(method: str, layers: int, block_size: int) -> list[int]:
@@ -39,8 +39,10 @@ def grow_model(model: LlamaForCausalLM, method: str, block_size: int) -> list[in
     sources = layer_sources(method, len(old_layers), block_size)
     copies = copied_positions(sources)
     # the first occurrence of a source keeps the original module; the copies are deep copies
-    new_layers = [copy.deepcopy(old_layers[source]) if index in copies else old_layers[source]
-                  for index, source in enumerate(sources)]
+    new_layers = [
+        copy.deepcopy(old_layers[source]) if index in copies else old_layers[source]
+        for index, source in enumerate(sources)
+    ]
     model.model.layers = torch.nn.ModuleList(new_layers)
     for index, layer in enumerate(model.model.layers):
         layer.self_attn.layer_idx = index

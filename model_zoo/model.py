@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from model_zoo.config import TrainConfig
+from primbench.model_zoo.config import TrainConfig
 
 
 def llama_config(config: TrainConfig, layers: int, seq_len: int, special_ids: dict[str, int]) -> LlamaConfig:

@@ -14,7 +14,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from model_zoo.config import OptimConfig
+from primbench.model_zoo.config import OptimConfig
 
 _FULL = StateDictOptions(full_state_dict=True)
 

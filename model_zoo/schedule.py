@@ -6,10 +6,10 @@ import bisect
 import math
 from typing import TYPE_CHECKING
 
-from model_zoo.errors import ConfigError
+from primbench.model_zoo.errors import ConfigError
 
 if TYPE_CHECKING:
-    from model_zoo.config import TrainConfig
+    from primbench.model_zoo.config import TrainConfig
 
 
 def stage_lengths(

@@ -1,8 +1,8 @@
 """Pretrain a baseline, GradStack or MIDAS model.
 
-    python -m model_zoo.train --config model_zoo/configs/tiny-midas.yaml --out runs/tiny-midas
-    torchrun --nproc_per_node 8 -m model_zoo.train --config model_zoo/configs/base-midas.yaml --out runs/base-midas
-    python -m model_zoo.train --config ... --out runs/tiny-midas --resume      # continue from the last checkpoint
+    python -m primbench.model_zoo.train --config model_zoo/configs/tiny-midas.yaml --out runs/tiny-midas
+    torchrun --nproc_per_node 8 -m primbench.model_zoo.train --config model_zoo/configs/base-midas.yaml --out runs/base-midas
+    python -m primbench.model_zoo.train --config ... --out runs/tiny-midas --resume      # continue from the last checkpoint
 
 The loop, per optimizer step: grow if a new stage begins, set the LR, run the micro-batches (gradient
 accumulation), clip, step, log, evaluate, checkpoint. Everything it depends on is a function of the step
@@ -27,15 +27,21 @@ import transformers
 from tqdm.auto import tqdm
 from transformers import LlamaForCausalLM
 
-from model_zoo import checkpoint, distributed
-from model_zoo.config import TrainConfig, load_config
-from model_zoo.data import prepare_data, train_batch, val_batches
-from model_zoo.errors import ConfigError
-from model_zoo.flops import flops_per_token, peak_flops
-from model_zoo.growth import grow_model, grow_optimizer_state
-from model_zoo.model import build_model, count_parameters, initial_layers, next_token_loss
-from model_zoo.optimizer import build_optimizer, load_named_state, named_state, parameter_names
-from model_zoo.schedule import config_stage_lengths, layer_flops_speedup, learning_rate, stage_of, stage_starts
+from primbench.model_zoo import checkpoint, distributed
+from primbench.model_zoo.config import TrainConfig, load_config
+from primbench.model_zoo.data import prepare_data, train_batch, val_batches
+from primbench.model_zoo.errors import ConfigError
+from primbench.model_zoo.flops import flops_per_token, peak_flops
+from primbench.model_zoo.growth import grow_model, grow_optimizer_state
+from primbench.model_zoo.model import build_model, count_parameters, initial_layers, next_token_loss
+from primbench.model_zoo.optimizer import build_optimizer, load_named_state, named_state, parameter_names
+from primbench.model_zoo.schedule import (
+    config_stage_lengths,
+    layer_flops_speedup,
+    learning_rate,
+    stage_of,
+    stage_starts,
+)
 
 
 class Trainer:

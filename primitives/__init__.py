@@ -1,6 +1,6 @@
 """primbench's reasoning primitives: seeded, random-access generators with disjoint splits.
 
-    from primitives.registry import build_dataset
+    from primbench.primitives.registry import build_dataset
     dataset = build_dataset("variable_assignment_d1_math", seed=0)
     record = dataset.record("test", 0)
     assert primitives.solve(record) == record["answer"]
@@ -10,7 +10,7 @@ This package imports nothing else of primbench, and neither torch nor lm-eval.
 
 from __future__ import annotations
 
-from primitives.errors import PrimitiveError
+from primbench.primitives.errors import PrimitiveError
 
 __all__ = ["PrimitiveError", "score", "solve"]
 
@@ -20,7 +20,7 @@ def solve(record_or_prompt: dict | str, primitive: str | None = None) -> str:
 
     A record names its primitive; for a bare prompt pass `primitive`, or each primitive's solver is tried.
     """
-    from primitives.registry import PRIMITIVES
+    from primbench.primitives.registry import PRIMITIVES
 
     if isinstance(record_or_prompt, dict):
         prompt, primitive = record_or_prompt["prompt"], primitive or record_or_prompt["primitive"]
@@ -40,6 +40,6 @@ def solve(record_or_prompt: dict | str, primitive: str | None = None) -> str:
 
 def score(prediction: str, record: dict) -> bool:
     """Exact match of `prediction` with the record's answer, ignoring surrounding whitespace only."""
-    from primitives.dataset import exact_match
+    from primbench.primitives.dataset import exact_match
 
     return exact_match(prediction, record)

@@ -17,9 +17,9 @@ import re
 import string
 from dataclasses import dataclass
 
-from primitives.dataset import exact_match
-from primitives.errors import PrimitiveError
-from primitives.knobs import check_ranges, knob
+from primbench.primitives.dataset import exact_match
+from primbench.primitives.errors import PrimitiveError
+from primbench.primitives.knobs import check_ranges, knob
 
 NAME = "arithmetic"
 MAX_DRAWS = 1_000
@@ -27,8 +27,11 @@ MAX_DRAWS = 1_000
 
 @dataclass(frozen=True)
 class Config:
-    form: str = knob("expression", "expression: numbers only; assign: variables first, then the expression",
-                     choices=("expression", "assign"))
+    form: str = knob(
+        "expression",
+        "expression: numbers only; assign: variables first, then the expression",
+        choices=("expression", "assign"),
+    )
     operands: int = knob(2, "numbers in the expression", low=2, high=8)
     digits: int = knob(1, "largest operand has this many digits", low=1, high=6)
     operators: str = knob("+-", "operators to draw from", allowed="any of + - * (e.g. +-*)")
@@ -43,8 +46,9 @@ class Config:
     def validate(self) -> None:
         check_ranges(self)
         if not self.operators or set(self.operators) - set("+-*") or len(set(self.operators)) != len(self.operators):
-            raise PrimitiveError(f"operators={self.operators!r} must be distinct characters from + - *, "
-                                 f"e.g. --set operators=+-*")
+            raise PrimitiveError(
+                f"operators={self.operators!r} must be distinct characters from + - *, e.g. --set operators=+-*"
+            )
         if None not in (self.min_result, self.max_result) and self.min_result > self.max_result:
             raise PrimitiveError(f"min_result {self.min_result} exceeds max_result {self.max_result}; swap them")
         if self.form == "assign" and self.operands > len(string.ascii_lowercase):
@@ -52,18 +56,22 @@ class Config:
 
 
 PRESETS = {
-    "psm": ("pre-school math: a single-digit + or -, result 0..9 (paper suite)",
-            {"min_result": 0, "max_result": 9}),
-    "psm3": ("three single-digit operands with + and -, result 0..9", {"operands": 3, "min_result": 0,
-                                                                        "max_result": 9}),
+    "psm": ("pre-school math: a single-digit + or -, result 0..9 (paper suite)", {"min_result": 0, "max_result": 9}),
+    "psm3": (
+        "three single-digit operands with + and -, result 0..9",
+        {"operands": 3, "min_result": 0, "max_result": 9},
+    ),
     "two_digit": ("two two-digit operands with + and -", {"digits": 2}),
-    "mixed": ("three single-digit operands with +, - and * (precedence matters)",
-              {"operands": 3, "operators": "+-*"}),
+    "mixed": ("three single-digit operands with +, - and * (precedence matters)", {"operands": 3, "operators": "+-*"}),
     "negatives": ("two single-digit operands that may be negative, + and -", {"negatives": True}),
-    "assign": ("assign two single-digit variables, then ask for a + or - of them, result 0..9",
-               {"form": "assign", "min_result": 0, "max_result": 9}),
-    "assign3": ("assign three variables, then an expression with +, - and *",
-                {"form": "assign", "operands": 3, "operators": "+-*"}),
+    "assign": (
+        "assign two single-digit variables, then ask for a + or - of them, result 0..9",
+        {"form": "assign", "min_result": 0, "max_result": 9},
+    ),
+    "assign3": (
+        "assign three variables, then an expression with +, - and *",
+        {"form": "assign", "operands": 3, "operators": "+-*"},
+    ),
 }
 
 
@@ -87,8 +95,9 @@ def evaluate(operands: list[int], operators: list[str]) -> int:
 
 
 def _in_bounds(config: Config, result: int) -> bool:
-    return ((config.min_result is None or result >= config.min_result)
-            and (config.max_result is None or result <= config.max_result))
+    return (config.min_result is None or result >= config.min_result) and (
+        config.max_result is None or result <= config.max_result
+    )
 
 
 def _meta(operands: list[int], operators: list[str], result: int, names: list[str] | None) -> dict:
@@ -110,9 +119,11 @@ def generate(config: Config, rng) -> dict:
         if _in_bounds(config, result):
             names = rng.sample(string.ascii_lowercase, config.operands) if config.form == "assign" else None
             return _meta(operands, operators, result, names)
-    raise PrimitiveError(f"no expression with {config.operands} operands of {config.digits} digit(s) drawn in "
-                         f"{MAX_DRAWS} tries gives a result in {config.min_result}..{config.max_result}; "
-                         f"widen min_result/max_result")
+    raise PrimitiveError(
+        f"no expression with {config.operands} operands of {config.digits} digit(s) drawn in "
+        f"{MAX_DRAWS} tries gives a result in {config.min_result}..{config.max_result}; "
+        f"widen min_result/max_result"
+    )
 
 
 def answer(meta: dict) -> str:
@@ -128,9 +139,14 @@ def problem_key(meta: dict) -> str:
 
 
 def template_context(meta: dict, config: Config) -> dict:
-    return {"expression": meta["expression"], "operands": meta["operands"], "operators": meta["operators"],
-            "names": meta.get("names", []), "assignments": list(zip(meta.get("names", []), meta["operands"])),
-            "config": config}
+    return {
+        "expression": meta["expression"],
+        "operands": meta["operands"],
+        "operators": meta["operators"],
+        "names": meta.get("names", []),
+        "assignments": list(zip(meta.get("names", []), meta["operands"])),
+        "config": config,
+    }
 
 
 def enumerate_problems(config: Config, limit: int) -> list[dict] | None:
@@ -148,8 +164,9 @@ def enumerate_problems(config: Config, limit: int) -> list[dict] | None:
             if _in_bounds(config, result):
                 problems.append(_meta(list(operands), list(operators), result, None))
     if not problems:
-        raise PrimitiveError(f"no expression gives a result in {config.min_result}..{config.max_result}; "
-                             f"widen min_result/max_result")
+        raise PrimitiveError(
+            f"no expression gives a result in {config.min_result}..{config.max_result}; widen min_result/max_result"
+        )
     return problems
 
 

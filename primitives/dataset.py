@@ -22,8 +22,8 @@ from collections.abc import Iterator
 
 import jinja2
 
-from primitives.entropy import Entropy
-from primitives.errors import PrimitiveError
+from primbench.primitives.entropy import Entropy
+from primbench.primitives.errors import PrimitiveError
 
 SPLITS = ("train", "validation", "test")
 # Shares of the problem-hash space. Even-ish shares keep small spaces useful for evaluation (PSM's test split holds
@@ -49,7 +49,7 @@ def split_of(key: str) -> str:
 
 
 _ENVIRONMENT = jinja2.Environment(
-    loader=jinja2.PackageLoader("primitives", "templates"),
+    loader=jinja2.PackageLoader("primbench.primitives", "templates"),
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
@@ -76,8 +76,9 @@ def check_split(split: str) -> None:
 class PrimitiveDataset:
     """The records of one preset under one seed and knob setting; every record is a pure function of its index."""
 
-    def __init__(self, preset, primitive, config, seed: int, template_source: str | None = None,
-                 template_name: str | None = None):
+    def __init__(
+        self, preset, primitive, config, seed: int, template_source: str | None = None, template_name: str | None = None
+    ):
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise PrimitiveError(f"seed must be a non-negative integer, not {seed!r}; e.g. --seed 0")
         config.validate()
@@ -93,7 +94,8 @@ class PrimitiveDataset:
         # Entropy.of(seed, preset, knobs, split, index) with the constant prefix hashed once per split.
         self._item_hashers = {
             split: hashlib.shake_256(f"{seed}\x1f{preset.name}\x1f{self._key}\x1f{split}\x1f".encode())
-            for split in SPLITS}
+            for split in SPLITS
+        }
         self._space: dict[str, list[tuple[dict, str]]] | None = None
         self._space_checked = False
         if template_source is not None:
@@ -105,8 +107,9 @@ class PrimitiveDataset:
         # Template.render() copies the environment's globals into a fresh context per call; one shared context
         # over {globals, values} renders the same text in about half the time, which matters at ~1 render/record.
         template = self._template
-        context = template.new_context({**_ENVIRONMENT.globals, **self.primitive.template_context(meta, self.config)},
-                                       shared=True)
+        context = template.new_context(
+            {**_ENVIRONMENT.globals, **self.primitive.template_context(meta, self.config)}, shared=True
+        )
         try:
             text = _ENVIRONMENT.concat(template.root_render_func(context))
         except jinja2.UndefinedError as error:
@@ -138,8 +141,10 @@ class PrimitiveDataset:
             meta = generate(config, entropy)
             if split_of(problem_key(meta)) == split:
                 return meta
-        raise PrimitiveError(f"{self.preset.name}: no problem landed in split {split} after {MAX_DRAWS} draws; "
-                             f"the knob space is too small, widen it with --set")
+        raise PrimitiveError(
+            f"{self.preset.name}: no problem landed in split {split} after {MAX_DRAWS} draws; "
+            f"the knob space is too small, widen it with --set"
+        )
 
     def _enumerated(self) -> dict[str, list[tuple[dict, str]]] | None:
         """Per split, a seeded permutation of every problem hashing into it; None when the space is large."""
@@ -169,8 +174,10 @@ class PrimitiveDataset:
             # A copy, so that a caller editing a record cannot change the cached problem behind later records.
             meta = {key: list(value) if isinstance(value, list) else value for key, value in shared.items()}
         else:
-            raise PrimitiveError(f"{self.preset.name}: split {split} holds {len(space[split])} distinct problems, "
-                                 f"so there is no record {index}; widen the knobs with --set or ask for fewer")
+            raise PrimitiveError(
+                f"{self.preset.name}: split {split} holds {len(space[split])} distinct problems, "
+                f"so there is no record {index}; widen the knobs with --set or ask for fewer"
+            )
         return {
             "id": f"{self.preset.primitive}/{self.preset.variant}/{split}/{index:06d}",
             "primitive": self.preset.primitive,
@@ -204,7 +211,8 @@ class PrimitiveDataset:
                 raise PrimitiveError(
                     f"{self.preset.name}: asked for {wanted} {split} records but its knobs allow only {total} "
                     f"distinct problems, {available} of them in {split}; ask for at most {available} "
-                    f"or widen the knob space with --set")
+                    f"or widen the knob space with --set"
+                )
 
 
 def exact_match(prediction: str, record: dict) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from primitives.dataset import PrimitiveDataset
-from primitives.knobs import knob_specs
-from primitives.registry import PAPER_SUITE, PRESETS, PRIMITIVES
+from primbench.primitives.dataset import PrimitiveDataset
+from primbench.primitives.knobs import knob_specs
+from primbench.primitives.registry import PAPER_SUITE, PRESETS, PRIMITIVES
 
 
 def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
@@ -21,8 +21,10 @@ def catalog_text(primitive: str | None = None) -> str:
         summary = module.__doc__.strip().splitlines()[0]
         lines += [f"{name}: {summary}", "", "  knobs:"]
         specs = knob_specs(module.Config)
-        lines += _table([["name", "default", "range", "meaning"]] +
-                        [[s.name, str(s.default), s.range_text, s.help] for s in specs], indent="    ")
+        lines += _table(
+            [["name", "default", "range", "meaning"]] + [[s.name, str(s.default), s.range_text, s.help] for s in specs],
+            indent="    ",
+        )
         lines += ["", "  presets (* = in the paper's suite):"]
         rows = []
         for preset in PRESETS.values():

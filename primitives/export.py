@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from primitives.errors import PrimitiveError
+from primbench.primitives.errors import PrimitiveError
 
 FORMATS = ("jsonl", "parquet", "hf")
 SUFFIXES = {"jsonl": ".jsonl", "parquet": ".parquet", "hf": ""}  # hf splits are folders
@@ -85,8 +85,9 @@ def _write_hf(records: Iterable[dict], path: Path) -> int:
                 writer.write_batch(batch)
                 count += batch.num_rows
             writer.close()
-        dataset = datasets.Dataset(MemoryMappedTable.from_file(str(stream_path)),
-                                   fingerprint=sha256_of(stream_path)[:16])
+        dataset = datasets.Dataset(
+            MemoryMappedTable.from_file(str(stream_path)), fingerprint=sha256_of(stream_path)[:16]
+        )
         bars_were_on = datasets.is_progress_bar_enabled()
         datasets.disable_progress_bars()
         try:

@@ -16,22 +16,26 @@ import math
 import re
 from dataclasses import dataclass
 
-from primitives.dataset import exact_match
-from primitives.errors import PrimitiveError
-from primitives.knobs import check_ranges, knob
-from primitives.vocabularies import UNITS, VOCABULARIES
+from primbench.primitives.dataset import exact_match
+from primbench.primitives.errors import PrimitiveError
+from primbench.primitives.knobs import check_ranges, knob
+from primbench.primitives.vocabularies import UNITS, VOCABULARIES
 
 NAME = "induction_copy"
 
 
 @dataclass(frozen=True)
 class Config:
-    vocabulary: str = knob("words", "token set: common English words (189), letters (26), digits (10) or "
-                           "made-up syllables (70)", choices=tuple(VOCABULARIES))
+    vocabulary: str = knob(
+        "words",
+        "token set: common English words (189), letters (26), digits (10) or made-up syllables (70)",
+        choices=tuple(VOCABULARIES),
+    )
     length: int = knob(8, "tokens in the sequence before the repeat", low=2, high=64)
     prefix_length: int = knob(1, "tokens of the sequence's start that are repeated (the cue)", low=1, high=63)
-    answer_length: int = knob(1, "tokens that followed the cue, to be copied (1 = one token, more = a span)",
-                              low=1, high=63)
+    answer_length: int = knob(
+        1, "tokens that followed the cue, to be copied (1 = one token, more = a span)", low=1, high=63
+    )
     filler: int = knob(0, "distinct random tokens between the sequence and the repeat", low=0, high=64)
 
     def validate(self) -> None:
@@ -39,22 +43,25 @@ class Config:
         if self.prefix_length + self.answer_length > self.length:
             raise PrimitiveError(
                 f"prefix_length {self.prefix_length} + answer_length {self.answer_length} exceeds length "
-                f"{self.length}: the answer must lie inside the sequence; raise length or shorten the others")
+                f"{self.length}: the answer must lie inside the sequence; raise length or shorten the others"
+            )
         size = len(VOCABULARIES[self.vocabulary])
         if self.length + self.filler > size:
             raise PrimitiveError(
                 f"length {self.length} + filler {self.filler} needs {self.length + self.filler} distinct tokens but "
-                f"vocabulary {self.vocabulary} has {size}; shorten them or use --set vocabulary=words")
+                f"vocabulary {self.vocabulary} has {size}; shorten them or use --set vocabulary=words"
+            )
 
 
 PRESETS = {
     "words": ("8 common words, then the first one again; copy the word that followed (paper suite)", {}),
     "letters": ("8 letters, then the first one again; copy the next letter", {"vocabulary": "letters"}),
     "digits": ("8 digits, then the first one again; copy the next digit", {"vocabulary": "digits"}),
-    "syllables": ("8 made-up syllables, then the first one again; copy the next syllable",
-                  {"vocabulary": "syllables"}),
-    "words_span": ("12 words, the first two repeated; copy the next three", {"length": 12, "prefix_length": 2,
-                                                                             "answer_length": 3}),
+    "syllables": ("8 made-up syllables, then the first one again; copy the next syllable", {"vocabulary": "syllables"}),
+    "words_span": (
+        "12 words, the first two repeated; copy the next three",
+        {"length": 12, "prefix_length": 2, "answer_length": 3},
+    ),
     "words_gap": ("8 words, 8 filler words, then the first word again; copy across the gap", {"filler": 8}),
 }
 
@@ -65,8 +72,12 @@ def template_name(config: Config) -> str:
 
 def _meta(config: Config, tokens: tuple[str, ...] | list[str]) -> dict:
     start, end = config.prefix_length, config.prefix_length + config.answer_length
-    return {"sequence": list(tokens[:config.length]), "filler": list(tokens[config.length:]),
-            "cue": list(tokens[:start]), "answer_tokens": list(tokens[start:end])}
+    return {
+        "sequence": list(tokens[: config.length]),
+        "filler": list(tokens[config.length :]),
+        "cue": list(tokens[:start]),
+        "answer_tokens": list(tokens[start:end]),
+    }
 
 
 def generate(config: Config, rng) -> dict:
@@ -110,7 +121,7 @@ def solve(prompt: str) -> str:
     cue_length = len(tokens) - repeat
     if tokens[:cue_length] != tokens[repeat:]:
         raise PrimitiveError("induction-copy prompt: the repeat does not match the sequence's start")
-    return " ".join(tokens[cue_length:cue_length + int(count.group(1))])
+    return " ".join(tokens[cue_length : cue_length + int(count.group(1))])
 
 
 score = exact_match

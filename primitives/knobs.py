@@ -13,21 +13,29 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from primitives.errors import PrimitiveError
+from primbench.primitives.errors import PrimitiveError
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 _NONE = {"none", "null", "any"}
 
 
-def knob(default: Any, help: str, *, choices: tuple | None = None, low: int | None = None,
-         high: int | None = None, allowed: str | None = None) -> Any:
+def knob(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple | None = None,
+    low: int | None = None,
+    high: int | None = None,
+    allowed: str | None = None,
+) -> Any:
     """A dataclass field that carries its help text and allowed values for `list` and `validate()`.
 
     `allowed` describes values that neither `choices` nor bounds can (checked by the Config's validate()).
     """
-    return field(default=default, metadata={"help": help, "choices": choices, "low": low, "high": high,
-                                            "allowed": allowed})
+    return field(
+        default=default, metadata={"help": help, "choices": choices, "low": low, "high": high, "allowed": allowed}
+    )
 
 
 @dataclass(frozen=True)
@@ -75,8 +83,16 @@ def _kind(config_cls: type, name: str) -> str:
 def knob_specs(config_cls: type) -> list[KnobSpec]:
     """The knobs of a `Config` dataclass, in declaration order."""
     return [
-        KnobSpec(f.name, _kind(config_cls, f.name), f.default, f.metadata["help"], f.metadata["choices"],
-                 f.metadata["low"], f.metadata["high"], f.metadata["allowed"])
+        KnobSpec(
+            f.name,
+            _kind(config_cls, f.name),
+            f.default,
+            f.metadata["help"],
+            f.metadata["choices"],
+            f.metadata["low"],
+            f.metadata["high"],
+            f.metadata["allowed"],
+        )
         for f in dataclasses.fields(config_cls)
     ]
 
@@ -114,8 +130,10 @@ def coerce(spec: KnobSpec, value: Any) -> Any:
             return int(text)
         except ValueError:
             pass
-    raise PrimitiveError(f"knob {spec.name} takes {spec.kind} values ({spec.range_text}), not {value!r}; "
-                         f"e.g. --set {spec.name}={spec.default}")
+    raise PrimitiveError(
+        f"knob {spec.name} takes {spec.kind} values ({spec.range_text}), not {value!r}; "
+        f"e.g. --set {spec.name}={spec.default}"
+    )
 
 
 def apply_overrides(config: Any, overrides: dict[str, Any] | None) -> Any:
@@ -126,8 +144,10 @@ def apply_overrides(config: Any, overrides: dict[str, Any] | None) -> Any:
     changes = {}
     for name, value in overrides.items():
         if name not in specs:
-            raise PrimitiveError(f"unknown knob {name!r} for this primitive; {did_you_mean(name, list(specs))} "
-                                 f"(`primbench list` shows every knob)")
+            raise PrimitiveError(
+                f"unknown knob {name!r} for this primitive; {did_you_mean(name, list(specs))} "
+                f"(`primbench list` shows every knob)"
+            )
         changes[name] = coerce(specs[name], value)
     return dataclasses.replace(config, **changes)
 
@@ -137,13 +157,17 @@ def check_ranges(config: Any) -> None:
     for spec in knob_specs(type(config)):
         value = getattr(config, spec.name)
         if spec.choices and value not in spec.choices:
-            raise PrimitiveError(f"knob {spec.name}={value!r} is not one of {spec.range_text}; "
-                                 f"{did_you_mean(str(value), [str(c) for c in spec.choices])}")
+            raise PrimitiveError(
+                f"knob {spec.name}={value!r} is not one of {spec.range_text}; "
+                f"{did_you_mean(str(value), [str(c) for c in spec.choices])}"
+            )
         if value is None or isinstance(value, bool) or not isinstance(value, int):
             continue
         if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
-            raise PrimitiveError(f"knob {spec.name}={value} is out of range {spec.range_text}; "
-                                 f"pick a value in that range with --set {spec.name}=...")
+            raise PrimitiveError(
+                f"knob {spec.name}={value} is out of range {spec.range_text}; "
+                f"pick a value in that range with --set {spec.name}=..."
+            )
 
 
 def parse_set_options(items: list[str] | tuple[str, ...]) -> dict[str, str]:

@@ -13,13 +13,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from primitives import arithmetic, induction_copy, variable_assignment
-from primitives.dataset import PrimitiveDataset
-from primitives.errors import PrimitiveError
-from primitives.knobs import apply_overrides, did_you_mean
+from primbench.primitives import arithmetic, induction_copy, variable_assignment
+from primbench.primitives.dataset import PrimitiveDataset
+from primbench.primitives.errors import PrimitiveError
+from primbench.primitives.knobs import apply_overrides, did_you_mean
 
-PRIMITIVES: dict[str, ModuleType] = {module.NAME: module for module in (induction_copy, variable_assignment,
-                                                                         arithmetic)}
+PRIMITIVES: dict[str, ModuleType] = {
+    module.NAME: module for module in (induction_copy, variable_assignment, arithmetic)
+}
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,15 @@ PAPER_SUITE: list[str] = [
 def get_preset(name: str) -> Preset:
     """The preset called `name`; an unknown name raises PrimitiveError with the nearest names."""
     if name not in PRESETS:
-        raise PrimitiveError(f"unknown preset {name!r}; {did_you_mean(name, list(PRESETS))} "
-                             f"(`primbench list` shows every preset)")
+        raise PrimitiveError(
+            f"unknown preset {name!r}; {did_you_mean(name, list(PRESETS))} (`primbench list` shows every preset)"
+        )
     return PRESETS[name]
 
 
-def build_dataset(preset: str, seed: int, overrides: dict[str, Any] | None = None,
-                  template: str | Path | None = None) -> PrimitiveDataset:
+def build_dataset(
+    preset: str, seed: int, overrides: dict[str, Any] | None = None, template: str | Path | None = None
+) -> PrimitiveDataset:
     """The dataset of a preset under `seed`, with knobs overridden and an optional user template file."""
     chosen = get_preset(preset)
     config = apply_overrides(chosen.config(), overrides)
@@ -71,5 +74,11 @@ def build_dataset(preset: str, seed: int, overrides: dict[str, Any] | None = Non
             source = Path(template).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise PrimitiveError(f"cannot read template {template}: {error}; pass a readable jinja2 text file")
-    return PrimitiveDataset(chosen, PRIMITIVES[chosen.primitive], config, seed, template_source=source,
-                            template_name=str(template) if template is not None else None)
+    return PrimitiveDataset(
+        chosen,
+        PRIMITIVES[chosen.primitive],
+        config,
+        seed,
+        template_source=source,
+        template_name=str(template) if template is not None else None,
+    )

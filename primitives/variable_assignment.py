@@ -18,9 +18,9 @@ import re
 import string
 from dataclasses import dataclass
 
-from primitives.dataset import exact_match
-from primitives.errors import PrimitiveError
-from primitives.knobs import check_ranges, knob
+from primbench.primitives.dataset import exact_match
+from primbench.primitives.errors import PrimitiveError
+from primbench.primitives.knobs import check_ranges, knob
 
 NAME = "variable_assignment"
 VARIABLE_NAMES = string.ascii_lowercase
@@ -28,15 +28,23 @@ VARIABLE_NAMES = string.ascii_lowercase
 
 @dataclass(frozen=True)
 class Config:
-    form: str = knob("math", "surface form: math and code follow PAPER.md section 3; compact is the one-line "
-                     "form of its examples (a=1, b=a, b=?)", choices=("math", "code", "compact"))
+    form: str = knob(
+        "math",
+        "surface form: math and code follow PAPER.md section 3; compact is the one-line "
+        "form of its examples (a=1, b=a, b=?)",
+        choices=("math", "code", "compact"),
+    )
     depth: int = knob(0, "references to follow from the query to a number", low=0, high=25)
     chains: int = knob(5, "chains of full depth; one holds the query", low=1, high=26)
     distractor_chains: int = knob(0, "extra chains shorter than depth (depth >= 1)", low=0, high=25)
     min_value: int = knob(1, "smallest assigned number", low=0, high=9999)
     max_value: int = knob(25, "largest assigned number", low=0, high=9999)
-    order: str = knob("levels", "levels: numbers, then aliases level by level; interleaved: any order that "
-                      "defines each variable before its use", choices=("levels", "interleaved"))
+    order: str = knob(
+        "levels",
+        "levels: numbers, then aliases level by level; interleaved: any order that "
+        "defines each variable before its use",
+        choices=("levels", "interleaved"),
+    )
 
     def max_variables(self) -> int:
         return self.chains * (self.depth + 1) + self.distractor_chains * self.depth
@@ -44,29 +52,37 @@ class Config:
     def validate(self) -> None:
         check_ranges(self)
         if self.distractor_chains and self.depth == 0:
-            raise PrimitiveError("distractor_chains are shorter than depth, so depth 0 has none; "
-                                 "use --set chains=N for more depth-0 variables")
+            raise PrimitiveError(
+                "distractor_chains are shorter than depth, so depth 0 has none; "
+                "use --set chains=N for more depth-0 variables"
+            )
         if self.max_variables() > len(VARIABLE_NAMES):
             raise PrimitiveError(
                 f"depth {self.depth} with {self.chains} chains and {self.distractor_chains} distractor chains "
                 f"needs up to {self.max_variables()} variables but only {len(VARIABLE_NAMES)} names (a-z) exist; "
-                f"lower depth, chains or distractor_chains")
+                f"lower depth, chains or distractor_chains"
+            )
         values = self.max_value - self.min_value + 1
         if values < self.chains + self.distractor_chains:
             raise PrimitiveError(
                 f"values {self.min_value}..{self.max_value} give {max(values, 0)} distinct numbers but "
-                f"{self.chains + self.distractor_chains} chains need one each; widen min_value..max_value")
+                f"{self.chains + self.distractor_chains} chains need one each; widen min_value..max_value"
+            )
 
 
 PRESETS = {
-    f"d{depth}_{form}": (f"depth-{depth} variable assignment, {form} form (paper suite)",
-                         {"form": form, "depth": depth})
-    for depth in (0, 1, 2) for form in ("math", "code")
+    f"d{depth}_{form}": (
+        f"depth-{depth} variable assignment, {form} form (paper suite)",
+        {"form": form, "depth": depth},
+    )
+    for depth in (0, 1, 2)
+    for form in ("math", "code")
 }
-PRESETS["d3_math"] = ("depth-3 variable assignment, math form (harder than the paper)",
-                      {"form": "math", "depth": 3})
-PRESETS["d2_math_interleaved"] = ("depth 2, statements in any valid order instead of level by level",
-                                  {"form": "math", "depth": 2, "order": "interleaved"})
+PRESETS["d3_math"] = ("depth-3 variable assignment, math form (harder than the paper)", {"form": "math", "depth": 3})
+PRESETS["d2_math_interleaved"] = (
+    "depth 2, statements in any valid order instead of level by level",
+    {"form": "math", "depth": 2, "order": "interleaved"},
+)
 
 
 def template_name(config: Config) -> str:
@@ -80,7 +96,7 @@ def generate(config: Config, rng) -> dict:
     values = [str(value) for value in rng.sample(range(config.min_value, config.max_value + 1), len(depths))]
     chains, position = [], 0
     for depth in depths:
-        chains.append(names[position:position + depth + 1])
+        chains.append(names[position : position + depth + 1])
         position += depth + 1
     if config.order == "levels":
         statements = []
@@ -130,8 +146,12 @@ def problem_key(meta: dict) -> str:
 
 
 def template_context(meta: dict, config: Config) -> dict:
-    return {"statements": list(zip(meta["names"], meta["values"])), "query": meta["query"], "depth": meta["depth"],
-            "config": config}
+    return {
+        "statements": list(zip(meta["names"], meta["values"])),
+        "query": meta["query"],
+        "depth": meta["depth"],
+        "config": config,
+    }
 
 
 def enumerate_problems(config: Config, limit: int) -> None:

@@ -6,7 +6,8 @@ consonant-vowel pairs (a few, like "go", happen to be words), so a model cannot 
 
 import string
 
-WORDS = tuple("""
+WORDS = tuple(
+    """
 apple arm baby back ball bank bed bell bird boat body bone book boot box boy bread bridge brother cake
 camera car card cat chair chest child city clock cloud coat coffee corn cow cup desk dog door dream dress
 drum duck ear earth egg engine eye face farm field film finger fire fish flag floor flower fly foot forest
@@ -17,7 +18,8 @@ park pen pencil phone piano picture pig pipe plane plant plate pocket queen rabb
 road rock roof room root rope rose salt sand school sea seed sheep shirt shoe shop silver sister sky snake
 snow sock song spoon star stone street sugar sun table tail tea teeth tent tiger toe tooth town toy train
 tree truck wall watch water wheel window wine wing winter wolf wood world yard
-""".split())
+""".split()
+)
 
 LETTERS = tuple(string.ascii_lowercase)
 DIGITS = tuple(string.digits)

@@ -21,11 +21,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from primitives.dataset import SPLIT_SHARES, SPLITS, PrimitiveDataset, load_template
-from primitives.errors import PrimitiveError
-from primitives.export import SUFFIXES, check_format, file_hashes, write_split
-from primitives.knobs import did_you_mean, knob_specs
-from primitives.registry import PRESETS, build_dataset, get_preset
+from primbench.primitives.dataset import SPLIT_SHARES, SPLITS, PrimitiveDataset, load_template
+from primbench.primitives.errors import PrimitiveError
+from primbench.primitives.export import SUFFIXES, check_format, file_hashes, write_split
+from primbench.primitives.knobs import did_you_mean, knob_specs
+from primbench.primitives.registry import PRESETS, build_dataset, get_preset
 
 PROGRESS_THRESHOLD = 20_000  # records; smaller runs finish too fast for a progress bar to help
 # Counts used when the user gives none; each is capped at what the split holds (PSM's test split has ~28).
@@ -39,8 +39,9 @@ def package_version() -> str:
         return "0+unknown"
 
 
-def build_datasets(presets: list[str], seed: int, overrides: dict[str, Any] | None = None,
-                   template: str | Path | None = None) -> list[PrimitiveDataset]:
+def build_datasets(
+    presets: list[str], seed: int, overrides: dict[str, Any] | None = None, template: str | Path | None = None
+) -> list[PrimitiveDataset]:
     """One dataset per preset; each `--set` knob goes to the presets whose primitive has it."""
     for name in presets:
         get_preset(name)
@@ -49,10 +50,14 @@ def build_datasets(presets: list[str], seed: int, overrides: dict[str, Any] | No
     every_knob = sorted(set().union(*knob_names.values()))
     for knob_name in overrides:
         if knob_name not in every_knob:
-            raise PrimitiveError(f"unknown knob {knob_name!r} for {', '.join(presets)}; "
-                                 f"{did_you_mean(knob_name, every_knob)} (`primbench list` shows every knob)")
-    return [build_dataset(name, seed, {k: v for k, v in overrides.items() if k in knob_names[name]}, template)
-            for name in presets]
+            raise PrimitiveError(
+                f"unknown knob {knob_name!r} for {', '.join(presets)}; "
+                f"{did_you_mean(knob_name, every_knob)} (`primbench list` shows every knob)"
+            )
+    return [
+        build_dataset(name, seed, {k: v for k, v in overrides.items() if k in knob_names[name]}, template)
+        for name in presets
+    ]
 
 
 def _prepare_output(out: Path, overwrite: bool) -> bool:
@@ -60,8 +65,9 @@ def _prepare_output(out: Path, overwrite: bool) -> bool:
     if out.exists() and not out.is_dir():
         raise PrimitiveError(f"--out {out} is a file; pass a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise PrimitiveError(f"--out {out} is not empty; pass --overwrite to replace its preset folders, "
-                             f"or choose an empty folder")
+        raise PrimitiveError(
+            f"--out {out} is not empty; pass --overwrite to replace its preset folders, or choose an empty folder"
+        )
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -73,9 +79,23 @@ def _prepare_output(out: Path, overwrite: bool) -> bool:
 
 
 def _command(dataset: PrimitiveDataset, counts: dict[str, int], fmt: str, overrides: dict[str, Any]) -> str:
-    parts = ["primbench", "generate", dataset.preset.name, "--out", "DIR", "--seed", str(dataset.seed),
-             "--n-train", str(counts["train"]), "--n-val", str(counts["validation"]),
-             "--n-test", str(counts["test"]), "--format", fmt]
+    parts = [
+        "primbench",
+        "generate",
+        dataset.preset.name,
+        "--out",
+        "DIR",
+        "--seed",
+        str(dataset.seed),
+        "--n-train",
+        str(counts["train"]),
+        "--n-val",
+        str(counts["validation"]),
+        "--n-test",
+        str(counts["test"]),
+        "--format",
+        fmt,
+    ]
     for name, value in overrides.items():
         parts += ["--set", f"{name}={value}"]
     if dataset.template_source is not None:
@@ -91,13 +111,16 @@ def _checked(records, dataset: PrimitiveDataset, split: str, earlier: set[bytes]
     count = 0
     for count, record in enumerate(records, 1):
         if dataset.split_of_problem(record["meta"]) != split:
-            raise RuntimeError(f"record {record['id']} is a problem of split "
-                               f"{dataset.split_of_problem(record['meta'])}, not {split}")
+            raise RuntimeError(
+                f"record {record['id']} is a problem of split {dataset.split_of_problem(record['meta'])}, not {split}"
+            )
         digest = hashlib.blake2b(record["prompt"].encode(), digest_size=8).digest()
         if digest in earlier:
-            raise PrimitiveError(f"template {Path(dataset.template_name).name} renders the same prompt for problems "
-                                 f"of two splits ({record['id']} is one); it must show every drawn value "
-                                 f"(primitives/templates/README.md lists them)")
+            raise PrimitiveError(
+                f"template {Path(dataset.template_name).name} renders the same prompt for problems "
+                f"of two splits ({record['id']} is one); it must show every drawn value "
+                f"(primitives/templates/README.md lists them)"
+            )
         if current is not None:
             current.add(digest)
         if bar is not None and count % 1024 == 0:
@@ -107,8 +130,14 @@ def _checked(records, dataset: PrimitiveDataset, split: str, earlier: set[bytes]
         bar.update(count % 1024)
 
 
-def write_preset(dataset: PrimitiveDataset, folder: Path, counts: dict[str, int], fmt: str,
-                 overrides: dict[str, Any] | None = None, bar=None) -> dict:
+def write_preset(
+    dataset: PrimitiveDataset,
+    folder: Path,
+    counts: dict[str, int],
+    fmt: str,
+    overrides: dict[str, Any] | None = None,
+    bar=None,
+) -> dict:
     """Write one preset's splits, manifest.json and README.md into `folder` (which must not exist yet)."""
     folder.mkdir()
     split_files = {split: f"{split}{SUFFIXES[fmt]}" for split in SPLITS}
@@ -116,8 +145,11 @@ def write_preset(dataset: PrimitiveDataset, folder: Path, counts: dict[str, int]
     order = sorted(SPLITS, key=lambda split: counts[split])  # the largest last: its digests are never kept
     for split in order:
         current = None if split == order[-1] else set()
-        write_split(_checked(dataset.records(split, counts[split]), dataset, split, earlier, current, bar),
-                    folder / split_files[split], fmt)
+        write_split(
+            _checked(dataset.records(split, counts[split]), dataset, split, earlier, current, bar),
+            folder / split_files[split],
+            fmt,
+        )
         earlier |= current or set()
     if fmt == "hf":  # makes the preset folder load as one DatasetDict with datasets.load_from_disk
         (folder / "dataset_dict.json").write_text(json.dumps({"splits": list(SPLITS)}), encoding="utf-8")
@@ -134,8 +166,7 @@ def write_preset(dataset: PrimitiveDataset, folder: Path, counts: dict[str, int]
         "description": dataset.preset.description,
         "seed": dataset.seed,
         "knobs": dataset.knobs,
-        "template": {"name": Path(dataset.template_name).name,
-                     "sha256": hashlib.sha256(source.encode()).hexdigest()},
+        "template": {"name": Path(dataset.template_name).name, "sha256": hashlib.sha256(source.encode()).hexdigest()},
         "format": fmt,
         "counts": dict(counts),
         "capacity": capacity,
@@ -146,12 +177,27 @@ def write_preset(dataset: PrimitiveDataset, folder: Path, counts: dict[str, int]
     }
     total = sum(counts.values())
     card = load_template("dataset_card.md.j2").render(
-        preset=dataset.preset, version=manifest["primbench_version"], seed=dataset.seed, command=manifest["command"],
-        counts=counts, capacity=capacity, knobs=dataset.knobs, template_name=manifest["template"]["name"],
-        template_sha256=manifest["template"]["sha256"], example=dataset.record("train", 0),
+        preset=dataset.preset,
+        version=manifest["primbench_version"],
+        seed=dataset.seed,
+        command=manifest["command"],
+        counts=counts,
+        capacity=capacity,
+        knobs=dataset.knobs,
+        template_name=manifest["template"]["name"],
+        template_sha256=manifest["template"]["sha256"],
+        example=dataset.record("train", 0),
         data_files=split_files if fmt != "hf" else None,
-        size_category="n<1K" if total < 1_000 else "1K<n<10K" if total < 10_000 else
-        "10K<n<100K" if total < 100_000 else "100K<n<1M" if total < 1_000_000 else "1M<n<10M")
+        size_category="n<1K"
+        if total < 1_000
+        else "1K<n<10K"
+        if total < 10_000
+        else "10K<n<100K"
+        if total < 100_000
+        else "100K<n<1M"
+        if total < 1_000_000
+        else "1M<n<10M",
+    )
     (folder / "README.md").write_text(card + "\n", encoding="utf-8")
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
@@ -172,9 +218,17 @@ def resolve_counts(dataset: PrimitiveDataset, counts: dict[str, int | None]) -> 
     return resolved
 
 
-def generate(presets: list[str], out: str | Path, counts: dict[str, int | None] | None = None, seed: int = 0,
-             fmt: str = "jsonl", overrides: dict[str, Any] | None = None, template: str | Path | None = None,
-             overwrite: bool = False, progress: bool = True) -> list[dict]:
+def generate(
+    presets: list[str],
+    out: str | Path,
+    counts: dict[str, int | None] | None = None,
+    seed: int = 0,
+    fmt: str = "jsonl",
+    overrides: dict[str, Any] | None = None,
+    template: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> list[dict]:
     """Write each preset to `out/<preset>/`; returns the manifests. Raises PrimitiveError before writing anything."""
     check_format(fmt)
     if not presets:

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from primitives.errors import PrimitiveError
+from primbench.primitives.errors import PrimitiveError
 
 DEFAULT_TEST_ITEMS = 500
 DEFAULT_TRAIN_ITEMS = 100
@@ -29,8 +29,15 @@ DEFAULT_SEED = 0  # as `primbench generate`, so its folders and the generators a
 COLUMNS = ("id", "preset", "split", "index", "prompt", "answer")
 
 
-def load_preset(preset: str, n: Any = None, n_train: Any = None, seed: Any = None, knobs: Any = None,
-                data: Any = None, **_model_args_and_other_metadata: Any) -> dict:
+def load_preset(
+    preset: str,
+    n: Any = None,
+    n_train: Any = None,
+    seed: Any = None,
+    knobs: Any = None,
+    data: Any = None,
+    **_model_args_and_other_metadata: Any,
+) -> dict:
     """The `custom_dataset` hook: `{"train": Dataset, "test": Dataset}` of one preset."""
     import datasets
 
@@ -38,20 +45,22 @@ def load_preset(preset: str, n: Any = None, n_train: Any = None, seed: Any = Non
     return {split: datasets.Dataset.from_list([dict(row) for row in rows]) for split, rows in splits.items()}
 
 
-def preset_splits(preset: str, n: Any = None, n_train: Any = None, seed: Any = None, knobs: Any = None,
-                  data: Any = None) -> dict[str, tuple[dict, ...]]:
+def preset_splits(
+    preset: str, n: Any = None, n_train: Any = None, seed: Any = None, knobs: Any = None, data: Any = None
+) -> dict[str, tuple[dict, ...]]:
     """Rows (id, preset, split, index, prompt, answer, meta as JSON) of the train and test splits of a preset."""
     if data is not None:
         return _rows_from_folder(str(data), preset, _count("n", n, None), _count("n_train", n_train, None))
     knob_items = tuple(sorted(knobs_for(preset, _as_dict(knobs)).items()))
-    return _generated_rows(preset, _count("n", n, None), _count("n_train", n_train, None),
-                           _count("seed", seed, DEFAULT_SEED), knob_items)
+    return _generated_rows(
+        preset, _count("n", n, None), _count("n_train", n_train, None), _count("seed", seed, DEFAULT_SEED), knob_items
+    )
 
 
 def knobs_for(preset: str, knobs: dict) -> dict:
     """The subset of `knobs` that `preset`'s primitive has; a knob no primitive has is an error."""
-    from primitives.knobs import did_you_mean
-    from primitives.registry import PRIMITIVES, get_preset
+    from primbench.primitives.knobs import did_you_mean
+    from primbench.primitives.registry import PRIMITIVES, get_preset
 
     if not knobs:
         return {}
@@ -59,8 +68,10 @@ def knobs_for(preset: str, knobs: dict) -> dict:
     every_knob = set().union(*known_by_primitive.values())
     for knob in knobs:
         if knob not in every_knob:
-            raise PrimitiveError(f"unknown knob {knob!r} in --metadata knobs; {did_you_mean(knob, sorted(every_knob))} "
-                                 "(`primbench list` shows every knob)")
+            raise PrimitiveError(
+                f"unknown knob {knob!r} in --metadata knobs; {did_you_mean(knob, sorted(every_knob))} "
+                "(`primbench list` shows every knob)"
+            )
     mine = known_by_primitive[get_preset(preset).primitive]
     return {knob: value for knob, value in knobs.items() if knob in mine}
 
@@ -70,10 +81,11 @@ def _knob_names(primitive) -> set[str]:
 
 
 @functools.lru_cache(maxsize=64)
-def _generated_rows(preset: str, n: int | None, n_train: int | None, seed: int,
-                    knob_items: tuple) -> dict[str, tuple[dict, ...]]:
+def _generated_rows(
+    preset: str, n: int | None, n_train: int | None, seed: int, knob_items: tuple
+) -> dict[str, tuple[dict, ...]]:
     """Counts left as None take the default, cut to what a small knob space holds (PSM's test split: ~27)."""
-    from primitives.registry import build_dataset
+    from primbench.primitives.registry import build_dataset
 
     dataset = build_dataset(preset, seed, overrides=dict(knob_items) or None)
     if n is None:
@@ -81,18 +93,22 @@ def _generated_rows(preset: str, n: int | None, n_train: int | None, seed: int,
     if n_train is None:
         n_train = min(DEFAULT_TRAIN_ITEMS, dataset.capacity("train") or DEFAULT_TRAIN_ITEMS)
     dataset.check_counts({"train": n_train, "test": n})
-    return {"train": tuple(map(_row, dataset.records("train", n_train))),
-            "test": tuple(map(_row, dataset.records("test", n)))}
+    return {
+        "train": tuple(map(_row, dataset.records("train", n_train))),
+        "test": tuple(map(_row, dataset.records("test", n))),
+    }
 
 
 @functools.lru_cache(maxsize=64)
 def _rows_from_folder(folder: str, preset: str, n: int | None, n_train: int | None) -> dict[str, tuple[dict, ...]]:
-    from primitives.export import read_generated
+    from primbench.primitives.export import read_generated
 
     preset_folder = Path(folder).expanduser() / preset
     if not (preset_folder / "manifest.json").is_file():
-        raise PrimitiveError(f"{preset_folder} holds no manifest.json; write it with "
-                             f"`primbench generate {preset} --out {folder}` or drop `data` from --metadata")
+        raise PrimitiveError(
+            f"{preset_folder} holds no manifest.json; write it with "
+            f"`primbench generate {preset} --out {folder}` or drop `data` from --metadata"
+        )
     splits = read_generated(preset_folder)
     for split in ("train", "test"):
         if split not in splits:
@@ -100,8 +116,10 @@ def _rows_from_folder(folder: str, preset: str, n: int | None, n_train: int | No
     test, train = list(splits["test"]), list(splits["train"])
     for name, rows, wanted in (("test", test, n), ("train", train, n_train)):
         if wanted is not None and wanted > len(rows):
-            raise PrimitiveError(f"{preset_folder} holds {len(rows)} {name} items but {wanted} were asked for; "
-                                 "generate more or ask for fewer")
+            raise PrimitiveError(
+                f"{preset_folder} holds {len(rows)} {name} items but {wanted} were asked for; "
+                "generate more or ask for fewer"
+            )
     return {"train": tuple(map(_row, train[:n_train])), "test": tuple(map(_row, test[:n]))}
 
 
@@ -133,6 +151,7 @@ def _as_dict(knobs: Any) -> dict:
         except json.JSONDecodeError:
             knobs = None
     if not isinstance(knobs, dict):
-        raise PrimitiveError("--metadata knobs must map knob names to values, e.g. "
-                             "--metadata '{\"knobs\": {\"num_vars\": 3}}'")
+        raise PrimitiveError(
+            '--metadata knobs must map knob names to values, e.g. --metadata \'{"knobs": {"num_vars": 3}}\''
+        )
     return knobs

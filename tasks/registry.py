@@ -4,8 +4,8 @@ Every preset becomes `prim_<preset>` (loglikelihood) and `prim_<preset>_gen` (ge
 The YAML is committed so that `lm_eval --include_path` works without running Python first; a test checks that
 the committed files equal what this module renders, so a new preset cannot be forgotten.
 
-    python -m tasks.registry          # rewrite the YAML
-    python -m tasks.registry --check  # exit 1 when the committed YAML is stale
+    python -m primbench.tasks.registry          # rewrite the YAML
+    python -m primbench.tasks.registry --check  # exit 1 when the committed YAML is stale
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from pathlib import Path
 
 import yaml
 
-from tasks import TASKS_DIR
+from primbench.tasks import TASKS_DIR
 
 # Bump a task's version when its data or scoring changes (and add a line to tasks/README.md's changelog).
 TASK_VERSION = 1.0
 GROUP_VERSION = 1.0
 PAPER_GROUP = "reasoning_primitives"
-HEADER = "# Written by `python -m tasks.registry` from primitives.registry; edit that module, not this file.\n"
+HEADER = "# Written by `python -m primbench.tasks.registry` from primbench.primitives.registry; edit that module, not this file.\n"
 # Longest answers are measured on this many items per split; max_gen_toks leaves room for the delimiter space
 # and the stop newline (a character bound, so any tokenizer fits: an ASCII token holds at least one character).
 ANSWER_SAMPLE = 500
@@ -38,7 +38,7 @@ def group_name(primitive: str | None = None, generation: bool = False) -> str:
 
 def expected_names() -> tuple[list[str], list[str]]:
     """(task names, group names) that lm-eval must find in this folder."""
-    from primitives.registry import PRESETS, PRIMITIVES
+    from primbench.primitives.registry import PRESETS, PRIMITIVES
 
     tasks = [task_name(preset, generation) for preset in PRESETS for generation in (False, True)]
     groups = [group_name(primitive, generation) for primitive in (None, *PRIMITIVES) for generation in (False, True)]
@@ -47,18 +47,21 @@ def expected_names() -> tuple[list[str], list[str]]:
 
 def group_members() -> dict[str, list[str]]:
     """Group name -> its task names, in order: the one source of membership for the YAML and for callers."""
-    from primitives.registry import PAPER_SUITE, PRESETS, PRIMITIVES
+    from primbench.primitives.registry import PAPER_SUITE, PRESETS, PRIMITIVES
 
     presets = {None: list(PAPER_SUITE)}
     for primitive in PRIMITIVES:
         presets[primitive] = [name for name, preset in PRESETS.items() if preset.primitive == primitive]
-    return {group_name(primitive, generation): [task_name(preset, generation) for preset in chosen]
-            for primitive, chosen in presets.items() for generation in (False, True)}
+    return {
+        group_name(primitive, generation): [task_name(preset, generation) for preset in chosen]
+        for primitive, chosen in presets.items()
+        for generation in (False, True)
+    }
 
 
 def max_gen_toks(preset: str) -> int:
     """Characters of the longest answer among the first items of each split, plus delimiter and newline."""
-    from primitives.registry import build_dataset
+    from primbench.primitives.registry import build_dataset
 
     dataset = build_dataset(preset, 0)
     longest = 0
@@ -71,27 +74,36 @@ def max_gen_toks(preset: str) -> int:
 
 def render() -> dict[Path, str]:
     """Relative path -> YAML text of every generated file."""
-    from primitives.registry import PRESETS, PRIMITIVES
+    from primbench.primitives.registry import PRESETS, PRIMITIVES
 
     files: dict[Path, str] = {}
     for primitive in PRIMITIVES:
         files[Path(primitive) / f"_{primitive}.yaml"] = _dump(
-            {"include": "../_default.yaml"}, f"# Family base of {primitive}: its tasks state only their preset.\n")
+            {"include": "../_default.yaml"}, f"# Family base of {primitive}: its tasks state only their preset.\n"
+        )
     for preset_name, preset in PRESETS.items():
         folder = Path(preset.primitive)
-        files[folder / f"{task_name(preset_name)}.yaml"] = _dump({
-            "include": f"_{preset.primitive}.yaml",
-            "task": task_name(preset_name),
-            "dataset_kwargs": {"preset": preset_name},
-            "metadata": {"version": TASK_VERSION},
-        })
-        files[folder / f"{task_name(preset_name, True)}.yaml"] = _dump({
-            "include": [f"{task_name(preset_name)}.yaml", "../_generate.yaml"],
-            "task": task_name(preset_name, True),
-            "generation_kwargs": {"until": ["\n"], "do_sample": False, "temperature": 0.0,
-                                  "max_gen_toks": max_gen_toks(preset_name)},
-            "metadata": {"version": TASK_VERSION},
-        })
+        files[folder / f"{task_name(preset_name)}.yaml"] = _dump(
+            {
+                "include": f"_{preset.primitive}.yaml",
+                "task": task_name(preset_name),
+                "dataset_kwargs": {"preset": preset_name},
+                "metadata": {"version": TASK_VERSION},
+            }
+        )
+        files[folder / f"{task_name(preset_name, True)}.yaml"] = _dump(
+            {
+                "include": [f"{task_name(preset_name)}.yaml", "../_generate.yaml"],
+                "task": task_name(preset_name, True),
+                "generation_kwargs": {
+                    "until": ["\n"],
+                    "do_sample": False,
+                    "temperature": 0.0,
+                    "max_gen_toks": max_gen_toks(preset_name),
+                },
+                "metadata": {"version": TASK_VERSION},
+            }
+        )
     for name, tasks in group_members().items():
         files[Path("groups") / f"{name}.yaml"] = _dump(_group(name, tasks, generation=name.endswith("_gen")))
     return files
@@ -112,8 +124,10 @@ class _Dumper(yaml.SafeDumper):
     """Writes strings holding a newline in double quotes ("\\n"), the way a person would."""
 
 
-_Dumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
-    "tag:yaml.org,2002:str", text, style='"' if "\n" in text else None))
+_Dumper.add_representer(
+    str,
+    lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"' if "\n" in text else None),
+)
 
 
 def _dump(config: dict, comment: str = "") -> str:
@@ -123,8 +137,9 @@ def _dump(config: dict, comment: str = "") -> str:
 def stale_files(root: Path = TASKS_DIR) -> list[str]:
     """Generated files that are missing or differ on disk, plus generated-looking files no preset explains."""
     wanted = render()
-    stale = [str(path) for path, text in wanted.items()
-             if not (root / path).is_file() or (root / path).read_text() != text]
+    stale = [
+        str(path) for path, text in wanted.items() if not (root / path).is_file() or (root / path).read_text() != text
+    ]
     for path in root.glob("**/*.yaml"):
         relative = path.relative_to(root)
         if relative not in wanted and path.read_text().startswith(HEADER):
@@ -150,7 +165,7 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--check"]:
         stale = stale_files()
         if stale:
-            print("stale task YAML (run `python -m tasks.registry`): " + ", ".join(stale))
+            print("stale task YAML (run `python -m primbench.tasks.registry`): " + ", ".join(stale))
             sys.exit(1)
     else:
         write()

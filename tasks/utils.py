@@ -3,4 +3,4 @@
 The logic lives in the importable `tasks.data`, so that the harness and the hooks share one implementation.
 """
 
-from tasks.data import load_preset  # noqa: F401  (re-exported for `custom_dataset: !function utils.load_preset`)
+from primbench.tasks.data import load_preset  # noqa: F401  (re-exported for `custom_dataset: !function utils.load_preset`)

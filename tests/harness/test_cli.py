@@ -7,13 +7,21 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from harness import cli
-from harness.errors import HarnessError
-from model_zoo.errors import ConfigError
-from primitives.errors import PrimitiveError
+from primbench.harness import cli
+from primbench.harness.errors import HarnessError
+from primbench.model_zoo.errors import ConfigError
+from primbench.primitives.errors import PrimitiveError
 
 EXPECTED_COMMANDS = [
-    "list", "show", "generate", "tasks-path", "eval", "train", "finetune", "similarity", "reproduce",
+    "list",
+    "show",
+    "generate",
+    "tasks-path",
+    "eval",
+    "train",
+    "finetune",
+    "similarity",
+    "reproduce",
 ]
 
 

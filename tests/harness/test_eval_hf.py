@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from harness.cli import main
-from harness.evaluate import evaluate
-from primitives.registry import build_dataset
+from primbench.harness.cli import main
+from primbench.harness.evaluation.evaluate import evaluate
+from primbench.primitives.registry import build_dataset
 
 TASKS = ["prim_variable_assignment_d0_math", "prim_variable_assignment_d0_math_gen"]
 METADATA = {"n": 4, "n_train": 6}
@@ -24,18 +24,32 @@ EOS = "<|endoftext|>"
 
 def build_tiny_llama(folder: Path, with_eos: bool = True) -> Path:
     """A 2-layer random Llama with a byte-level BPE trained on primitive prompts (offline, about a second)."""
-    texts = [f"{r['prompt']} {r['answer']}" for preset in ("variable_assignment_d0_math", "arithmetic_psm")
-             for r in build_dataset(preset, 0).records("train", 20)]
+    texts = [
+        f"{r['prompt']} {r['answer']}"
+        for preset in ("variable_assignment_d0_math", "arithmetic_psm")
+        for r in build_dataset(preset, 0).records("train", 20)
+    ]
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=400, special_tokens=[EOS],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(vocab_size=400, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+    )
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, **({"eos_token": EOS} if with_eos else {}))
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         bos_token_id=None, eos_token_id=bpe.token_to_id(EOS), pad_token_id=None)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=None,
+        eos_token_id=bpe.token_to_id(EOS),
+        pad_token_id=None,
+    )
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -52,12 +66,26 @@ def run_eval(*args: str):
 
 def test_primbench_eval_writes_lm_eval_results_samples_and_tables(tiny_model, tmp_path):
     out = tmp_path / "out"
-    result = run_eval(str(tiny_model), "-t", ",".join(TASKS), "--shots", "2", "--limit", "3",
-                      "--batch-size", "2", "--metadata", json.dumps(METADATA), "--out", str(out))
+    result = run_eval(
+        str(tiny_model),
+        "-t",
+        ",".join(TASKS),
+        "--shots",
+        "2",
+        "--limit",
+        "3",
+        "--batch-size",
+        "2",
+        "--metadata",
+        json.dumps(METADATA),
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     assert "| prim_variable_assignment_d0_math | task | loglikelihood | 3 |" in result.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["results.json", "scores.csv", "scores.md", *(f"samples_{task}.jsonl" for task in TASKS)])
+        ["results.json", "scores.csv", "scores.md", *(f"samples_{task}.jsonl" for task in TASKS)]
+    )
     raw = json.loads((out / "results.json").read_text())
     rows = {row["name"]: row for row in csv.DictReader((out / "scores.csv").open())}
     assert float(rows[TASKS[0]]["accuracy"]) == raw["results"][TASKS[0]]["acc,none"]
@@ -73,12 +101,34 @@ def test_primbench_eval_writes_lm_eval_results_samples_and_tables(tiny_model, tm
 
 @pytest.mark.slow  # a fresh lm_eval process spends ~20 s importing before it evaluates anything
 def test_plain_lm_eval_cli_with_include_path_agrees_with_evaluate(tiny_model, tmp_path):
-    tasks_path = subprocess.run([sys.executable, "-m", "harness.cli", "tasks-path"], capture_output=True,
-                                text=True, check=True).stdout.strip()
+    tasks_path = subprocess.run(
+        [sys.executable, "-m", "primbench.harness.cli", "tasks-path"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     lm_eval = Path(sys.executable).with_name("lm_eval")
-    command = [str(lm_eval), "--model", "hf", "--model_args", f"pretrained={tiny_model}", "--include_path",
-               tasks_path, "--tasks", ",".join(TASKS), "--num_fewshot", "2", "--limit", "3", "--device", "cpu",
-               "--batch_size", "2", "--metadata", json.dumps(METADATA), "--output_path", str(tmp_path), "--log_samples"]
+    command = [
+        str(lm_eval),
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={tiny_model}",
+        "--include_path",
+        tasks_path,
+        "--tasks",
+        ",".join(TASKS),
+        "--num_fewshot",
+        "2",
+        "--limit",
+        "3",
+        "--device",
+        "cpu",
+        "--batch_size",
+        "2",
+        "--metadata",
+        json.dumps(METADATA),
+        "--output_path",
+        str(tmp_path),
+        "--log_samples",
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     raw = json.loads(next(tmp_path.glob("**/results_*.json")).read_text())["results"]
@@ -118,8 +168,10 @@ BAD_FOLDERS = {
     "no config": (lambda f: (f / "config.json").unlink(), "has no config.json"),
     "corrupt config": (lambda f: (f / "config.json").write_text("{not json"), "config.json is corrupt"),
     "no weights": (lambda f: (f / "model.safetensors").unlink(), "holds no weights"),
-    "truncated weights": (lambda f: (f / "model.safetensors").write_bytes(
-        (f / "model.safetensors").read_bytes()[:1000]), "could not load the model"),
+    "truncated weights": (
+        lambda f: (f / "model.safetensors").write_bytes((f / "model.safetensors").read_bytes()[:1000]),
+        "could not load the model",
+    ),
 }
 
 
@@ -140,15 +192,18 @@ def test_a_tokenizer_without_eos_is_refused(tmp_path):
     assert result.output.startswith("error: the tokenizer of") and "no eos_token" in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["-t", "prim_variable_asignment_d0_math"], "did you mean prim_variable_assignment_d0_math"),
-    (["-t", TASKS[0], "--shots", "7"], "--shots 7 is more than the 6 train items"),
-    (["-t", TASKS[0], "--batch-size", "zero"], "--batch-size must be `auto` or a whole number"),
-    (["-t", TASKS[0], "--metadata", "{\"n\": 4"], "--metadata is not valid JSON"),
-    (["-t", TASKS[0], "--metadata", "{\"knobs\": {\"chians\": 2}}"], "unknown knob 'chians'"),
-    (["-t", "reasoning_primitives,prim_variable_assignment_d0_math"], "ask for each task once"),
-    (["-t", TASKS[0], "--model-type", "no-such-backend"], "unknown --model-type"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-t", "prim_variable_asignment_d0_math"], "did you mean prim_variable_assignment_d0_math"),
+        (["-t", TASKS[0], "--shots", "7"], "--shots 7 is more than the 6 train items"),
+        (["-t", TASKS[0], "--batch-size", "zero"], "--batch-size must be `auto` or a whole number"),
+        (["-t", TASKS[0], "--metadata", '{"n": 4'], "--metadata is not valid JSON"),
+        (["-t", TASKS[0], "--metadata", '{"knobs": {"chians": 2}}'], "unknown knob 'chians'"),
+        (["-t", "reasoning_primitives,prim_variable_assignment_d0_math"], "ask for each task once"),
+        (["-t", TASKS[0], "--model-type", "no-such-backend"], "unknown --model-type"),
+    ],
+)
 def test_bad_options_are_one_line_and_exit_2(tiny_model, args, message):
     if "--metadata" not in args:
         args = [*args, "--metadata", json.dumps(METADATA)]
@@ -159,7 +214,7 @@ def test_bad_options_are_one_line_and_exit_2(tiny_model, args, message):
 
 
 def test_tasks_path_prints_the_folder_lm_eval_indexes():
-    from tasks import TASKS_DIR
+    from primbench.tasks import TASKS_DIR
 
     result = CliRunner().invoke(main, ["tasks-path"])
     assert result.exit_code == 0 and result.output == f"{TASKS_DIR}\n"
@@ -171,12 +226,29 @@ def test_prompts_longer_than_the_context_are_counted_per_task(tiny_model):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     counts = {}
     for max_length in (1024, 60):
-        result = evaluate(str(tiny_model), TASKS, shots=3, limit=4, batch_size=2, metadata=METADATA, quiet=True,
-                          model_args=f"max_length={max_length}")
-        independent = {task: len({sample["doc_id"] for sample in samples
-                                  if any(len(tokenizer(context + (rest if isinstance(rest, str) else ""))["input_ids"])
-                                         > max_length for context, rest in sample["arguments"])})
-                       for task, samples in result.samples.items()}
+        result = evaluate(
+            str(tiny_model),
+            TASKS,
+            shots=3,
+            limit=4,
+            batch_size=2,
+            metadata=METADATA,
+            quiet=True,
+            model_args=f"max_length={max_length}",
+        )
+        independent = {
+            task: len(
+                {
+                    sample["doc_id"]
+                    for sample in samples
+                    if any(
+                        len(tokenizer(context + (rest if isinstance(rest, str) else ""))["input_ids"]) > max_length
+                        for context, rest in sample["arguments"]
+                    )
+                }
+            )
+            for task, samples in result.samples.items()
+        }
         assert result.truncated == independent
         assert result.raw["config"]["primbench"]["truncated"] == independent
         counts[max_length] = independent
@@ -185,8 +257,21 @@ def test_prompts_longer_than_the_context_are_counted_per_task(tiny_model):
 
 
 def test_primbench_eval_warns_when_prompts_were_cut(tiny_model):
-    result = run_eval(str(tiny_model), "-t", TASKS[0], "--shots", "3", "--limit", "2", "--model-args",
-                      "max_length=40", "--metadata", json.dumps(METADATA))
+    result = run_eval(
+        str(tiny_model),
+        "-t",
+        TASKS[0],
+        "--shots",
+        "3",
+        "--limit",
+        "2",
+        "--model-args",
+        "max_length=40",
+        "--metadata",
+        json.dumps(METADATA),
+    )
     assert result.exit_code == 0, result.output
-    assert (f"warning: 2 of 2 prompts of {TASKS[0]} are longer than the model's context, and lm-eval cut them "
-            "from the left (fewer than 3 shots seen)") in result.output
+    assert (
+        f"warning: 2 of 2 prompts of {TASKS[0]} are longer than the model's context, and lm-eval cut them "
+        "from the left (fewer than 3 shots seen)"
+    ) in result.output

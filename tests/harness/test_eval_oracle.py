@@ -4,10 +4,10 @@ from collections import Counter
 
 import pytest
 
-import primitives
-from harness.evaluate import evaluate
-from harness.oracle import AnsweringModel, constant_model, solver_model
-from primitives.registry import PRESETS, PRIMITIVES, build_dataset
+import primbench.primitives as primitives
+from primbench.harness.evaluation.evaluate import evaluate
+from primbench.harness.evaluation.oracle import AnsweringModel, constant_model, solver_model
+from primbench.primitives.registry import PRESETS, PRIMITIVES, build_dataset
 
 SMALL = {"n": 6, "n_train": 8, "seed": 3}
 
@@ -23,8 +23,9 @@ def test_the_solver_scores_one_on_every_task_and_group(suffix):
 
 
 def test_the_paper_group_averages_its_tasks():
-    result = evaluate(solver_model(), tasks=["reasoning_primitives", "reasoning_primitives_gen"], shots=1,
-                      metadata=SMALL, quiet=True)
+    result = evaluate(
+        solver_model(), tasks=["reasoning_primitives", "reasoning_primitives_gen"], shots=1, metadata=SMALL, quiet=True
+    )
     assert result.groups["reasoning_primitives"].accuracy == 1.0
     assert result.groups["reasoning_primitives_gen"].accuracy == 1.0
     assert len(result.tasks) == 16
@@ -37,8 +38,13 @@ def test_a_constant_answer_scores_its_share_of_the_records(preset):
     answers = [record["answer"] for record in build_dataset(preset, 3).records("test", n)]
     constant, hits = Counter(answers).most_common(1)[0]
     assert 0 < hits < n
-    result = evaluate(constant_model(constant), tasks=[f"prim_{preset}", f"prim_{preset}_gen"], shots=3,
-                      metadata={"n": n, "n_train": 5, "seed": 3}, quiet=True)
+    result = evaluate(
+        constant_model(constant),
+        tasks=[f"prim_{preset}", f"prim_{preset}_gen"],
+        shots=3,
+        metadata={"n": n, "n_train": 5, "seed": 3},
+        quiet=True,
+    )
     assert result.accuracy(f"prim_{preset}") == hits / n
     assert result.accuracy(f"prim_{preset}_gen") == hits / n
 
@@ -51,8 +57,13 @@ def test_lm_eval_verdicts_equal_primitives_score_on_the_same_outputs():
         return variants[doc["index"] % len(variants)](primitives.solve(prompt, "variable_assignment"))
 
     model = AnsweringModel(answer)
-    result = evaluate(model, tasks=["prim_variable_assignment_d1_math_gen"], shots=2,
-                      metadata={"n": 15, "n_train": 4, "seed": 8}, quiet=True)
+    result = evaluate(
+        model,
+        tasks=["prim_variable_assignment_d1_math_gen"],
+        shots=2,
+        metadata={"n": 15, "n_train": 4, "seed": 8},
+        quiet=True,
+    )
     dataset = build_dataset("variable_assignment_d1_math", 8)
     verdicts = {"strict-match": [], "flexible-extract": []}
     for sample in result.samples["prim_variable_assignment_d1_math_gen"]:

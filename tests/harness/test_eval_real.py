@@ -9,7 +9,7 @@ TASK = "prim_variable_assignment_d0_code"
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from harness.real_checkpoint import smollm2_folder
+    from primbench.harness.evaluation.real_checkpoint import smollm2_folder
 
     return smollm2_folder()
 
@@ -25,14 +25,14 @@ def test_the_converted_folder_is_a_working_language_model(smollm2):
     inputs = tokenizer(prompt, return_tensors="pt")
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=2, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    assert tokenizer.decode(out[0, inputs.input_ids.shape[1]:]).startswith(" Rome")
+    assert tokenizer.decode(out[0, inputs.input_ids.shape[1] :]).startswith(" Rome")
 
 
 def test_smollm2_beats_chance_on_depth_0_variable_assignment_in_code_form(smollm2):
     """Chance is 1/5 (the query is one of five variables); measured 0.60 on these 30 items, 5-shot (0.50 in math
     form). Above 0.4 has probability < 1% for a model guessing among the five listed values.
     """
-    from harness.evaluate import evaluate
+    from primbench.harness.evaluation.evaluate import evaluate
 
     result = evaluate(str(smollm2), tasks=[TASK], shots=5, limit=30, batch_size=8, metadata={"n": 30}, quiet=True)
     assert result.score(TASK).n == 30

@@ -8,13 +8,20 @@ import torch
 from click.testing import CliRunner
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from harness.cli import main
-from harness.errors import HarnessError
-from harness.finetune import IGNORE_INDEX, FinetuneConfig, encode_example, finetune, training_mixture, tune_copy
-from harness.taskset import chance_level, score_tasks
-from model_zoo.tokenizer import train_tokenizer
-from primitives.registry import PAPER_SUITE, build_dataset
-from tasks.data import DEFAULT_SEED
+from primbench.harness.cli import main
+from primbench.harness.errors import HarnessError
+from primbench.harness.evaluation.finetune import (
+    IGNORE_INDEX,
+    FinetuneConfig,
+    encode_example,
+    finetune,
+    training_mixture,
+    tune_copy,
+)
+from primbench.model_zoo.tokenizer import train_tokenizer
+from primbench.primitives.registry import PAPER_SUITE, build_dataset
+from primbench.tasks.data import DEFAULT_SEED
+from primbench.tasks.selection import chance_level, score_tasks
 
 EASY_TASK = "prim_induction_copy_digits"
 

@@ -7,7 +7,7 @@ import math
 import pytest
 from PIL import Image
 
-from harness import report
+from primbench.harness.reports import report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 METHODS = ("baseline", "gradstack", "midas")

@@ -11,15 +11,15 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from harness import reproduce as reproduce_module
-from harness import reproduce_models
-from harness.cli import main
-from harness.errors import HarnessError
-from harness.reproduce import parse_checkpoints, reproduce
-from harness.reproduce_models import evenly_spaced
-from harness.similarity import checkpoint_similarity
-from primitives.registry import PAPER_SUITE, PRESETS, build_dataset
-from tasks.data import DEFAULT_SEED
+from primbench.harness.analysis.similarity import checkpoint_similarity
+from primbench.harness.cli import main
+from primbench.harness.errors import HarnessError
+from primbench.harness.reproduce import pipeline as reproduce_module
+from primbench.harness.reproduce import stages as reproduce_models
+from primbench.harness.reproduce.pipeline import parse_checkpoints, reproduce
+from primbench.harness.reproduce.stages import evenly_spaced
+from primbench.primitives.registry import PAPER_SUITE, PRESETS, build_dataset
+from primbench.tasks.data import DEFAULT_SEED
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 METHODS = ("baseline", "gradstack", "midas")
@@ -167,7 +167,7 @@ def test_given_checkpoints_are_measured_without_training(micro, monkeypatch, tmp
 
 
 def test_the_command_offers_exactly_the_library_presets():
-    from harness.commands.reproduce import PRESET_NAMES
+    from primbench.harness.cli.reproduce import PRESET_NAMES
 
     assert PRESET_NAMES == tuple(reproduce_module.PRESETS)
 

@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from PIL import Image
 from transformers import LlamaConfig, LlamaForCausalLM, T5Config
 
-from harness.cli import main
-from harness.errors import HarnessError
-from harness.similarity import block_similarity, decoder_layers
+from primbench.harness.analysis.similarity import block_similarity, decoder_layers
+from primbench.harness.cli import main
+from primbench.harness.errors import HarnessError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from model_zoo.config import CONFIG_DIR, TrainConfig, load_config
+from primbench.model_zoo.config import CONFIG_DIR, TrainConfig, load_config
 
 SUBJECTS = ["the old sailor", "a young queen", "the tired farmer", "my brother", "the clever fox", "our teacher"]
 VERBS = ["found", "carried", "painted", "sold", "counted", "watched"]

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import micro_config
 
-from harness.cli import main as cli
-from model_zoo.config import CONFIG_DIR, load_config
-from model_zoo.errors import ConfigError
-from model_zoo.train import train
+from primbench.harness.cli import main as cli
+from primbench.model_zoo.config import CONFIG_DIR, load_config
+from primbench.model_zoo.errors import ConfigError
+from primbench.model_zoo.train import train
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def test_missing_corpus_is_one_line(tmp_path):
 
 
 def test_missing_token_cache_for_non_building_rank(tmp_path, corpus_file):
-    from model_zoo.data import prepare_data
+    from primbench.model_zoo.data import prepare_data
 
     with pytest.raises(ConfigError, match="tokenised corpus cache .* is missing"):
         prepare_data(micro_config("midas", corpus_file, "model.vocab_size=333"), build=False)

@@ -10,10 +10,10 @@ import pytest
 import torch
 from conftest import micro_config, write_corpus
 
-from model_zoo import corpus
-from model_zoo.data import prepare_data, train_batch, val_batches
-from model_zoo.errors import ConfigError
-from model_zoo.tokenizer import train_tokenizer
+from primbench.model_zoo import corpus
+from primbench.model_zoo.data import prepare_data, train_batch, val_batches
+from primbench.model_zoo.errors import ConfigError
+from primbench.model_zoo.tokenizer import train_tokenizer
 
 
 def test_tokenizer_splits_digits_and_round_trips():

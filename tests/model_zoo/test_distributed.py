@@ -12,8 +12,8 @@ import torch
 from conftest import micro_config
 from safetensors.torch import load_file
 
-from model_zoo.data import prepare_data
-from model_zoo.train import train
+from primbench.model_zoo.data import prepare_data
+from primbench.model_zoo.train import train
 
 # 12 steps, 4 stages ([1, 2, 4, 5]): three growth steps happen under DDP, each followed by a re-wrap.
 SHORT = ("run.steps=12", "run.checkpoint_every=0", "run.log_every=1", "run.eval_every=6")
@@ -28,7 +28,7 @@ def _torchrun(out, corpus_file, *overrides: str) -> subprocess.CompletedProcess:
         "--nproc_per_node",
         "2",
         "-m",
-        "model_zoo.train",
+        "primbench.model_zoo.train",
         "--config",
         "micro-midas",
         "--out",
@@ -68,7 +68,7 @@ def test_torchrun_bad_input_is_one_line_exit_2(tmp_path, corpus_file):
         [
             sys.executable,
             "-m",
-            "model_zoo.train",
+            "primbench.model_zoo.train",
             "--config",
             "micro-midas",
             "--out",

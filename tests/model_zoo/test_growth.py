@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model_zoo.config import load_config
-from model_zoo.errors import ConfigError
-from model_zoo.growth import grow_model, grow_optimizer_state, layer_sources, new_layer_names
-from model_zoo.model import build_model
+from primbench.model_zoo.config import load_config
+from primbench.model_zoo.errors import ConfigError
+from primbench.model_zoo.growth import grow_model, grow_optimizer_state, layer_sources, new_layer_names
+from primbench.model_zoo.model import build_model
 
 SPECIAL = {"bos": 0, "eos": 0, "pad": 1}
 

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from model_zoo.config import load_config
-from model_zoo.errors import ConfigError
-from model_zoo.flops import flops_per_token, layer_matmul_params
-from model_zoo.schedule import (
+from primbench.model_zoo.config import load_config
+from primbench.model_zoo.errors import ConfigError
+from primbench.model_zoo.flops import flops_per_token, layer_matmul_params
+from primbench.model_zoo.schedule import (
     layer_flops_speedup,
     learning_rate,
     stage_lengths,

@@ -7,8 +7,8 @@ import json
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from model_zoo.config import load_config
-from model_zoo.train import train
+from primbench.model_zoo.config import load_config
+from primbench.model_zoo.train import train
 
 
 @pytest.mark.slow

@@ -11,9 +11,9 @@ from conftest import micro_config
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from model_zoo import train as train_module
-from model_zoo.flops import flops_per_token
-from model_zoo.train import train
+from primbench.model_zoo import train as train_module
+from primbench.model_zoo.flops import flops_per_token
+from primbench.model_zoo.train import train
 
 
 def _metrics(run) -> list[dict]:
@@ -146,7 +146,7 @@ def test_other_methods_train(tmp_path, corpus_file, method):
 
 
 def test_resume_refuses_to_overwrite_and_needs_a_checkpoint(midas_run, tmp_path, corpus_file):
-    from model_zoo.errors import ConfigError
+    from primbench.model_zoo.errors import ConfigError
 
     reference, _ = midas_run
     with pytest.raises(ConfigError, match="already holds a run; pass --resume"):

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-import primitives
-from primitives.dataset import SPLITS
-from primitives.errors import PrimitiveError
-from primitives.registry import (
+import primbench.primitives as primitives
+from primbench.primitives.dataset import SPLITS
+from primbench.primitives.errors import PrimitiveError
+from primbench.primitives.registry import (
     PAPER_SUITE,
     PRESETS,
     PRIMITIVES,
@@ -48,7 +48,7 @@ GOLDEN = {
 }
 FINGERPRINT = """
 import hashlib, json
-from primitives.registry import PRESETS, build_dataset
+from primbench.primitives.registry import PRESETS, build_dataset
 digest = hashlib.sha256()
 for name in PRESETS:
     dataset = build_dataset(name, 2024)
@@ -70,8 +70,9 @@ def golden_digest(name: str) -> str:
 
 def sample(name: str, per_split: int) -> dict[str, list[dict]]:
     dataset = build_dataset(name, SEED)
-    return {split: list(dataset.records(split, min(per_split, dataset.capacity(split) or per_split)))
-            for split in SPLITS}
+    return {
+        split: list(dataset.records(split, min(per_split, dataset.capacity(split) or per_split))) for split in SPLITS
+    }
 
 
 def test_every_preset_has_a_golden_digest():
@@ -85,12 +86,19 @@ def test_golden_bytes(name):
 
 def test_readable_golden_records():
     assert build_dataset("arithmetic_psm", SEED).record("test", 3) == {
-        "id": "arithmetic/psm/test/000003", "primitive": "arithmetic", "preset": "arithmetic_psm", "split": "test",
-        "index": 3, "prompt": "What is 0 + 3?\nAnswer:", "answer": "3",
-        "meta": {"operands": [0, 3], "operators": ["+"], "expression": "0 + 3", "result": 3}}
+        "id": "arithmetic/psm/test/000003",
+        "primitive": "arithmetic",
+        "preset": "arithmetic_psm",
+        "split": "test",
+        "index": 3,
+        "prompt": "What is 0 + 3?\nAnswer:",
+        "answer": "3",
+        "meta": {"operands": [0, 3], "operators": ["+"], "expression": "0 + 3", "result": 3},
+    }
     record = build_dataset("induction_copy_words", SEED).record("train", 0)
-    assert record["prompt"] == ("Sequence: wine oil iron orange apple fire boy gold wine\n"
-                                "Continue the sequence with the next 1 word.\nAnswer:")
+    assert record["prompt"] == (
+        "Sequence: wine oil iron orange apple fire boy gold wine\nContinue the sequence with the next 1 word.\nAnswer:"
+    )
     assert record["answer"] == "oil"
 
 
@@ -152,10 +160,10 @@ def test_random_access_equals_iteration_and_rebuilding():
 
 def test_neighbouring_seeds_and_presets_do_not_share_streams():
     a, b = build_dataset("induction_copy_words", 0), build_dataset("induction_copy_words", 1)
-    assert [a.record("train", i)["prompt"] for i in range(1, 50)] != [b.record("train", i)["prompt"]
-                                                                       for i in range(49)]
-    assert not {a.record("train", i)["prompt"] for i in range(200)} & {b.record("train", i)["prompt"]
-                                                                        for i in range(200)}
+    assert [a.record("train", i)["prompt"] for i in range(1, 50)] != [b.record("train", i)["prompt"] for i in range(49)]
+    assert not {a.record("train", i)["prompt"] for i in range(200)} & {
+        b.record("train", i)["prompt"] for i in range(200)
+    }
 
 
 def test_records_do_not_depend_on_pythonhashseed():
@@ -188,9 +196,16 @@ def test_solve_recognises_the_primitive_from_a_bare_prompt():
 
 
 def test_paper_suite_and_unknown_names():
-    assert PAPER_SUITE == ["induction_copy_words", "variable_assignment_d0_math", "variable_assignment_d0_code",
-                           "variable_assignment_d1_math", "variable_assignment_d1_code",
-                           "variable_assignment_d2_math", "variable_assignment_d2_code", "arithmetic_psm"]
+    assert PAPER_SUITE == [
+        "induction_copy_words",
+        "variable_assignment_d0_math",
+        "variable_assignment_d0_code",
+        "variable_assignment_d1_math",
+        "variable_assignment_d1_code",
+        "variable_assignment_d2_math",
+        "variable_assignment_d2_code",
+        "arithmetic_psm",
+    ]
     assert set(PAPER_SUITE) <= set(PRESETS)
     with pytest.raises(PrimitiveError, match="did you mean variable_assignment_d1_math"):
         get_preset("variable_assignment_d1_maht")
@@ -203,9 +218,11 @@ def test_paper_suite_and_unknown_names():
 
 
 def test_primitives_import_nothing_heavy_or_of_ours():
-    code = ("import sys, primitives.registry, primitives.export, primitives.writer, primitives.describe; "
-            "print(sorted(m for m in ('torch', 'lm_eval', 'transformers', 'datasets', 'pyarrow', 'harness', "
-            "'tasks', 'model_zoo') if m in sys.modules))")
+    code = (
+        "import sys, primitives.registry, primitives.export, primitives.writer, primitives.describe; "
+        "print(sorted(m for m in ('torch', 'lm_eval', 'transformers', 'datasets', 'pyarrow', 'harness', "
+        "'tasks', 'model_zoo') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -5,21 +5,28 @@ import re
 
 import pytest
 
-from primitives import solve
-from primitives.dataset import SPLITS
-from primitives.errors import PrimitiveError
-from primitives.registry import build_dataset
+from primbench.primitives import solve
+from primbench.primitives.dataset import SPLITS
+from primbench.primitives.errors import PrimitiveError
+from primbench.primitives.registry import build_dataset
 
 EXPRESSION = re.compile(r"What is (.+)\?\nAnswer:$")
 
 
 def test_psm_space_is_every_single_digit_sum_and_difference_with_result_0_to_9():
     dataset = build_dataset("arithmetic_psm", 0)
-    expected = {f"{a} {op} {b}" for a, b in itertools.product(range(10), repeat=2) for op in "+-"
-                if 0 <= (a + b if op == "+" else a - b) <= 9}
+    expected = {
+        f"{a} {op} {b}"
+        for a, b in itertools.product(range(10), repeat=2)
+        for op in "+-"
+        if 0 <= (a + b if op == "+" else a - b) <= 9
+    }
     assert len(expected) == 110
-    seen = [EXPRESSION.search(r["prompt"]).group(1)
-            for split in SPLITS for r in dataset.records(split, dataset.capacity(split))]
+    seen = [
+        EXPRESSION.search(r["prompt"]).group(1)
+        for split in SPLITS
+        for r in dataset.records(split, dataset.capacity(split))
+    ]
     assert len(seen) == len(set(seen)) == 110 and set(seen) == expected
     assert sum(dataset.capacity(split) for split in SPLITS) == 110
 
@@ -27,18 +34,24 @@ def test_psm_space_is_every_single_digit_sum_and_difference_with_result_0_to_9()
 def test_psm_refuses_more_items_than_a_split_holds_with_the_numbers():
     dataset = build_dataset("arithmetic_psm", 0)
     test_capacity = dataset.capacity("test")
-    with pytest.raises(PrimitiveError, match=f"asked for 500 test records but its knobs allow only 110 distinct "
-                                             f"problems, {test_capacity} of them in test"):
+    with pytest.raises(
+        PrimitiveError,
+        match=f"asked for 500 test records but its knobs allow only 110 distinct "
+        f"problems, {test_capacity} of them in test",
+    ):
         dataset.check_counts({"test": 500})
     with pytest.raises(PrimitiveError, match=f"holds {test_capacity} distinct problems"):
         dataset.record("test", test_capacity)
 
 
-@pytest.mark.parametrize("overrides", [
-    {"operands": 4, "digits": 2, "operators": "+-*"},
-    {"operands": 3, "negatives": True},
-    {"digits": 2, "operators": "*", "min_result": -50, "max_result": 50, "negatives": True},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"operands": 4, "digits": 2, "operators": "+-*"},
+        {"operands": 3, "negatives": True},
+        {"digits": 2, "operators": "*", "min_result": -50, "max_result": 50, "negatives": True},
+    ],
+)
 def test_operand_count_digits_operators_and_bounds_are_honoured(overrides):
     dataset = build_dataset("arithmetic_two_digit", 5, overrides)
     config = dataset.config
@@ -60,8 +73,11 @@ def test_multiplication_binds_tighter_and_negatives_are_parenthesised():
     assert solve("What is 2 + 3 * 4?\nAnswer:", "arithmetic") == "14"
     assert solve("What is 8 - 2 * 3 - 1?\nAnswer:", "arithmetic") == "1"
     assert solve("What is 5 - (-3) * 2?\nAnswer:", "arithmetic") == "11"
-    record = next(r for r in build_dataset("arithmetic_negatives", 0).records("train", 100)
-                  if any(n < 0 for n in r["meta"]["operands"][1:]))
+    record = next(
+        r
+        for r in build_dataset("arithmetic_negatives", 0).records("train", 100)
+        if any(n < 0 for n in r["meta"]["operands"][1:])
+    )
     assert re.search(r"[+-] \(-\d\)", record["prompt"])
 
 
@@ -74,15 +90,18 @@ def test_assign_form_assigns_each_operand_then_asks_over_the_names():
         assert len(set(names)) == 3
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"operators": "+/"}, "must be distinct characters from + - *"),
-    ({"operators": "++"}, "must be distinct characters"),
-    ({"min_result": 5, "max_result": 1}, "min_result 5 exceeds max_result 1"),
-    ({"operands": 1}, "out of range 2..8"),
-    ({"digits": 0}, "out of range 1..6"),
-    ({"negatives": "maybe"}, "takes bool values"),
-    ({"max_result": "ten"}, "takes int? values"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"operators": "+/"}, "must be distinct characters from + - *"),
+        ({"operators": "++"}, "must be distinct characters"),
+        ({"min_result": 5, "max_result": 1}, "min_result 5 exceeds max_result 1"),
+        ({"operands": 1}, "out of range 2..8"),
+        ({"digits": 0}, "out of range 1..6"),
+        ({"negatives": "maybe"}, "takes bool values"),
+        ({"max_result": "ten"}, "takes int? values"),
+    ],
+)
 def test_bad_knobs_are_rejected(overrides, message):
     with pytest.raises(PrimitiveError, match=re.escape(message)):
         build_dataset("arithmetic_psm", 0, overrides)

@@ -4,7 +4,7 @@ import collections
 import itertools
 import math
 
-from primitives.entropy import Entropy
+from primbench.primitives.entropy import Entropy
 
 
 def test_same_material_gives_the_same_draws_and_other_material_others():

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from primitives.errors import PrimitiveError
-from primitives.export import read_generated, read_split, write_split
-from primitives.registry import build_dataset
+from primbench.primitives.errors import PrimitiveError
+from primbench.primitives.export import read_generated, read_split, write_split
+from primbench.primitives.registry import build_dataset
 
 # One preset per primitive, including the one whose meta holds an always-empty list (induction filler).
 PRESETS = ["induction_copy_words", "variable_assignment_d2_code", "arithmetic_assign3", "arithmetic_psm"]
@@ -30,7 +30,7 @@ def test_round_trip_gives_identical_records(tmp_path, fmt, filename, name):
 def test_parquet_streams_in_batches_with_one_schema(tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
-    from primitives import export
+    from primbench.primitives import export
 
     monkeypatch.setattr(export, "BATCH_SIZE", 16)
     records = records_of("variable_assignment_d1_math", 50)
@@ -45,8 +45,9 @@ def test_datasets_load_dataset_reads_the_jsonl(tmp_path, name):
 
     records = records_of(name, 25)
     write_split(records, tmp_path / "train.jsonl")
-    loaded = datasets.load_dataset("json", data_files=str(tmp_path / "train.jsonl"), split="train",
-                                   cache_dir=str(tmp_path / "cache"))
+    loaded = datasets.load_dataset(
+        "json", data_files=str(tmp_path / "train.jsonl"), split="train", cache_dir=str(tmp_path / "cache")
+    )
     assert loaded.num_rows == 25
     assert [row["prompt"] for row in loaded] == [r["prompt"] for r in records]
     assert [row["answer"] for row in loaded] == [r["answer"] for r in records]
@@ -61,7 +62,7 @@ def test_jsonl_is_one_plain_json_object_per_line(tmp_path):
 
 
 def test_read_generated_checks_the_manifest(tmp_path):
-    from primitives.writer import generate
+    from primbench.primitives.writer import generate
 
     generate(["arithmetic_psm"], tmp_path / "out", {"train": 5, "validation": 4, "test": 3}, seed=0, progress=False)
     folder = tmp_path / "out" / "arithmetic_psm"

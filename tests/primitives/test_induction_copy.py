@@ -4,18 +4,21 @@ import re
 
 import pytest
 
-from primitives import solve
-from primitives.errors import PrimitiveError
-from primitives.registry import build_dataset
-from primitives.vocabularies import VOCABULARIES
+from primbench.primitives import solve
+from primbench.primitives.errors import PrimitiveError
+from primbench.primitives.registry import build_dataset
+from primbench.primitives.vocabularies import VOCABULARIES
 
 
-@pytest.mark.parametrize("overrides", [
-    {},
-    {"vocabulary": "digits", "length": 6, "prefix_length": 2, "answer_length": 3, "filler": 2},
-    {"vocabulary": "syllables", "length": 20, "prefix_length": 3, "answer_length": 1, "filler": 10},
-    {"vocabulary": "letters", "length": 5, "prefix_length": 4, "answer_length": 1},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"vocabulary": "digits", "length": 6, "prefix_length": 2, "answer_length": 3, "filler": 2},
+        {"vocabulary": "syllables", "length": 20, "prefix_length": 3, "answer_length": 1, "filler": 10},
+        {"vocabulary": "letters", "length": 5, "prefix_length": 4, "answer_length": 1},
+    ],
+)
 def test_lengths_vocabulary_and_unique_cue(overrides):
     dataset = build_dataset("induction_copy_words", 4, overrides)
     config = dataset.config
@@ -23,18 +26,21 @@ def test_lengths_vocabulary_and_unique_cue(overrides):
         tokens = re.search(r"Sequence: (.+)", record["prompt"]).group(1).split()
         assert len(tokens) == config.length + config.filler + config.prefix_length
         assert set(tokens) <= set(VOCABULARIES[config.vocabulary])
-        body, cue = tokens[:-config.prefix_length], tokens[-config.prefix_length:]
+        body, cue = tokens[: -config.prefix_length], tokens[-config.prefix_length :]
         assert len(set(body)) == len(body), "sequence and filler tokens are distinct, so the cue occurs once"
-        assert body[:config.prefix_length] == cue
+        assert body[: config.prefix_length] == cue
         answer = record["answer"].split(" ")
-        assert answer == body[config.prefix_length:config.prefix_length + config.answer_length]
+        assert answer == body[config.prefix_length : config.prefix_length + config.answer_length]
 
 
 def test_prompt_names_the_unit_and_count():
     record = build_dataset("induction_copy_words_span", 0).record("train", 0)
     assert "Continue the sequence with the next 3 words." in record["prompt"]
-    assert build_dataset("induction_copy_digits", 0).record("train", 0)["prompt"].endswith(
-        "Continue the sequence with the next 1 digit.\nAnswer:")
+    assert (
+        build_dataset("induction_copy_digits", 0)
+        .record("train", 0)["prompt"]
+        .endswith("Continue the sequence with the next 1 digit.\nAnswer:")
+    )
 
 
 def test_small_digit_spaces_are_enumerated_exactly():
@@ -44,12 +50,15 @@ def test_small_digit_spaces_are_enumerated_exactly():
     assert len(set(prompts)) == len(prompts)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"prefix_length": 5, "answer_length": 4}, "prefix_length 5 + answer_length 4 exceeds length 8"),
-    ({"vocabulary": "digits", "length": 8, "filler": 3}, "needs 11 distinct tokens but vocabulary digits has 10"),
-    ({"length": 0}, "out of range 2..64"),
-    ({"vocabulary": "emoji"}, "not one of words | letters | digits | syllables"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"prefix_length": 5, "answer_length": 4}, "prefix_length 5 + answer_length 4 exceeds length 8"),
+        ({"vocabulary": "digits", "length": 8, "filler": 3}, "needs 11 distinct tokens but vocabulary digits has 10"),
+        ({"length": 0}, "out of range 2..64"),
+        ({"vocabulary": "emoji"}, "not one of words | letters | digits | syllables"),
+    ],
+)
 def test_impossible_knobs_are_rejected(overrides, message):
     with pytest.raises(PrimitiveError, match=re.escape(message)):
         build_dataset("induction_copy_words", 0, overrides)

@@ -2,14 +2,17 @@
 
 import pytest
 
-from primitives import arithmetic, variable_assignment
-from primitives.errors import PrimitiveError
-from primitives.knobs import apply_overrides, coerce, knob_specs, parse_set_options
+from primbench.primitives import arithmetic, variable_assignment
+from primbench.primitives.errors import PrimitiveError
+from primbench.primitives.knobs import apply_overrides, coerce, knob_specs, parse_set_options
 
 
 def test_parse_set_options():
     assert parse_set_options(["depth=3", " chains = 4 ", "operators=+-*"]) == {
-        "depth": "3", "chains": "4", "operators": "+-*"}
+        "depth": "3",
+        "chains": "4",
+        "operators": "+-*",
+    }
     for bad in ["depth", "=3", "depth=", "depth 3"]:
         with pytest.raises(PrimitiveError, match="malformed --set"):
             parse_set_options([bad])

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from primitives import solve
-from primitives.errors import PrimitiveError
-from primitives.registry import build_dataset
+from primbench.primitives import solve
+from primbench.primitives.errors import PrimitiveError
+from primbench.primitives.registry import build_dataset
 
 STATEMENT = re.compile(r"^([a-z])\s*=\s*(\w+)$", re.MULTILINE)
 
@@ -37,8 +37,10 @@ def test_math_form_matches_the_paper_layout():
 def test_code_form_matches_the_paper_layout():
     record = build_dataset("variable_assignment_d0_code", 0).record("train", 5)
     lines = record["prompt"].split("\n")
-    assert lines[0] == ("The following is a very short Python program. Use the program to resolve the value of the "
-                        "variable in the question.")
+    assert lines[0] == (
+        "The following is a very short Python program. Use the program to resolve the value of the "
+        "variable in the question."
+    )
     assert lines[1] == "Program:"
     assert all(re.fullmatch(r"[a-z] = \d+", line) for line in lines[2:7])
     assert lines[7:] == ["", "Question:", lines[9], "Answer:"]
@@ -97,24 +99,29 @@ def test_distractor_chains_are_shorter_than_the_query_chain():
         assert sum(1 for name in values if values[name].isdigit()) == 5  # 2 chains + 3 distractors
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"depth": 5}, "needs up to 30 variables"),
-    ({"depth": 1, "chains": 14}, "needs up to 28 variables"),
-    ({"chains": 6, "min_value": 1, "max_value": 5}, "give 5 distinct numbers"),
-    ({"distractor_chains": 2}, "depth 0 has none"),
-    ({"order": "random"}, "not one of levels | interleaved"),
-    ({"form": "python"}, "not one of math | code"),
-    ({"depth": -1}, "out of range 0..25"),
-    ({"chains": 0}, "out of range 1..26"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"depth": 5}, "needs up to 30 variables"),
+        ({"depth": 1, "chains": 14}, "needs up to 28 variables"),
+        ({"chains": 6, "min_value": 1, "max_value": 5}, "give 5 distinct numbers"),
+        ({"distractor_chains": 2}, "depth 0 has none"),
+        ({"order": "random"}, "not one of levels | interleaved"),
+        ({"form": "python"}, "not one of math | code"),
+        ({"depth": -1}, "out of range 0..25"),
+        ({"chains": 0}, "out of range 1..26"),
+    ],
+)
 def test_impossible_knobs_are_rejected_with_the_numbers(overrides, message):
     with pytest.raises(PrimitiveError, match=re.escape(message)):
         build_dataset("variable_assignment_d0_math", 0, overrides)
 
 
 def test_solver_reads_a_handwritten_prompt():
-    assert solve("a=1, b=2, c=6, b=?".replace(", ", "\n").replace("b=?", "What is the value of b?"),
-                 "variable_assignment") == "2"
+    assert (
+        solve("a=1, b=2, c=6, b=?".replace(", ", "\n").replace("b=?", "What is the value of b?"), "variable_assignment")
+        == "2"
+    )
     prompt = "a=1\nb=2\nc=a\nd=b\nWhat is the numerical value of d?\nAnswer:"
     assert solve(prompt, "variable_assignment") == "2"
     with pytest.raises(PrimitiveError, match="does not define 'z'"):

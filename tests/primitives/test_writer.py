@@ -6,27 +6,28 @@ import os
 import pytest
 import yaml
 
-from primitives.errors import PrimitiveError
-from primitives.export import read_split, sha256_of, write_split
-from primitives.writer import DEFAULT_COUNTS, generate
+from primbench.primitives.errors import PrimitiveError
+from primbench.primitives.export import read_split, sha256_of, write_split
+from primbench.primitives.writer import DEFAULT_COUNTS, generate
 
 COUNTS = {"train": 20, "validation": 5, "test": 7}
 
 
 def test_folder_layout_manifest_and_card(tmp_path):
-    manifests = generate(["variable_assignment_d1_code", "arithmetic_psm"], tmp_path / "out", COUNTS, seed=3,
-                         progress=False)
+    manifests = generate(
+        ["variable_assignment_d1_code", "arithmetic_psm"], tmp_path / "out", COUNTS, seed=3, progress=False
+    )
     assert sorted(os.listdir(tmp_path / "out")) == ["arithmetic_psm", "variable_assignment_d1_code"]
     folder = tmp_path / "out" / "variable_assignment_d1_code"
-    assert sorted(os.listdir(folder)) == ["README.md", "manifest.json", "test.jsonl", "train.jsonl",
-                                          "validation.jsonl"]
+    assert sorted(os.listdir(folder)) == ["README.md", "manifest.json", "test.jsonl", "train.jsonl", "validation.jsonl"]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest == manifests[0]
     assert manifest["preset"] == "variable_assignment_d1_code" and manifest["seed"] == 3
     assert manifest["knobs"]["depth"] == 1 and manifest["counts"] == COUNTS
     assert manifest["primbench_version"]
-    assert manifest["files"] == {name: sha256_of(folder / name) for name in
-                                 ("train.jsonl", "validation.jsonl", "test.jsonl")}
+    assert manifest["files"] == {
+        name: sha256_of(folder / name) for name in ("train.jsonl", "validation.jsonl", "test.jsonl")
+    }
     assert [len(read_split(folder / f"{s}.jsonl")) for s in COUNTS] == list(COUNTS.values())
     card = (folder / "README.md").read_text()
     header = yaml.safe_load(card.split("---\n")[1])
@@ -40,8 +41,9 @@ def test_rerun_is_byte_identical_and_the_manifest_command_reproduces_it(tmp_path
     second = generate(["induction_copy_words_span"], tmp_path / "b", COUNTS, seed=5, progress=False)[0]
     assert first["files"] == second["files"]
     for name in ("README.md", "manifest.json"):
-        assert (tmp_path / "a/induction_copy_words_span" / name).read_bytes() == \
-               (tmp_path / "b/induction_copy_words_span" / name).read_bytes()
+        assert (tmp_path / "a/induction_copy_words_span" / name).read_bytes() == (
+            tmp_path / "b/induction_copy_words_span" / name
+        ).read_bytes()
     assert "--seed 5 --n-train 20 --n-val 5 --n-test 7 --format jsonl" in first["command"]
 
 
@@ -55,7 +57,7 @@ def test_default_counts_are_capped_at_capacity_and_given_counts_are_checked(tmp_
 
 
 def test_failure_midway_leaves_nothing_behind(tmp_path, monkeypatch):
-    from primitives import writer
+    from primbench.primitives import writer
 
     calls = []
 
@@ -73,8 +75,9 @@ def test_failure_midway_leaves_nothing_behind(tmp_path, monkeypatch):
     (tmp_path / "kept" / "notes.txt").write_text("mine")
     calls.clear()
     with pytest.raises(OSError):
-        generate(["arithmetic_psm", "arithmetic_mixed"], tmp_path / "kept", COUNTS, seed=0, overwrite=True,
-                 progress=False)
+        generate(
+            ["arithmetic_psm", "arithmetic_mixed"], tmp_path / "kept", COUNTS, seed=0, overwrite=True, progress=False
+        )
     assert os.listdir(tmp_path / "kept") == ["notes.txt"]
 
 
@@ -89,10 +92,15 @@ def test_overwrite_replaces_preset_folders_and_keeps_other_files(tmp_path):
     assert json.loads((out / "arithmetic_psm" / "manifest.json").read_text())["seed"] == 1
 
 
-@pytest.mark.parametrize("fmt, files", [("parquet", ["test.parquet", "train.parquet", "validation.parquet"]),
-                                        ("hf", ["dataset_dict.json", "test", "train", "validation"])])
+@pytest.mark.parametrize(
+    "fmt, files",
+    [
+        ("parquet", ["test.parquet", "train.parquet", "validation.parquet"]),
+        ("hf", ["dataset_dict.json", "test", "train", "validation"]),
+    ],
+)
 def test_parquet_and_hf_folders_round_trip(tmp_path, fmt, files):
-    from primitives.export import read_generated
+    from primbench.primitives.export import read_generated
 
     generate(["variable_assignment_d0_math"], tmp_path / "j", COUNTS, seed=2, progress=False)
     generate(["variable_assignment_d0_math"], tmp_path / "o", COUNTS, seed=2, fmt=fmt, progress=False)
@@ -110,14 +118,22 @@ def test_hf_folder_loads_as_a_datasetdict(tmp_path):
 
 
 def test_set_applies_to_presets_that_have_the_knob(tmp_path):
-    manifests = generate(["variable_assignment_d1_math", "arithmetic_psm"], tmp_path / "o", COUNTS, seed=0,
-                         overrides={"depth": "3"}, progress=False)
+    manifests = generate(
+        ["variable_assignment_d1_math", "arithmetic_psm"],
+        tmp_path / "o",
+        COUNTS,
+        seed=0,
+        overrides={"depth": "3"},
+        progress=False,
+    )
     assert manifests[0]["knobs"]["depth"] == 3 and "depth" not in manifests[1]["knobs"]
     assert "--set depth=3" in manifests[0]["command"] and "--set" not in manifests[1]["command"]
-    with pytest.raises(PrimitiveError, match="unknown knob 'dpeth' for variable_assignment_d1_math, arithmetic_psm; "
-                                             "did you mean depth"):
-        generate(["variable_assignment_d1_math", "arithmetic_psm"], tmp_path / "p", COUNTS, seed=0,
-                 overrides={"dpeth": "3"})
+    with pytest.raises(
+        PrimitiveError, match="unknown knob 'dpeth' for variable_assignment_d1_math, arithmetic_psm; did you mean depth"
+    ):
+        generate(
+            ["variable_assignment_d1_math", "arithmetic_psm"], tmp_path / "p", COUNTS, seed=0, overrides={"dpeth": "3"}
+        )
     assert not (tmp_path / "p").exists()
 
 
@@ -134,6 +150,5 @@ def test_a_user_template_that_hides_drawn_values_cannot_put_one_prompt_in_two_sp
     template = tmp_path / "query_only.j2"
     template.write_text("What is the value of {{ query }}?\nAnswer:", encoding="utf-8")  # hides the statements
     with pytest.raises(PrimitiveError, match="query_only.j2 renders the same prompt for problems of two splits"):
-        generate(["variable_assignment_d0_math"], tmp_path / "out", COUNTS, seed=0, template=template,
-                 progress=False)
+        generate(["variable_assignment_d0_math"], tmp_path / "out", COUNTS, seed=0, template=template, progress=False)
     assert not (tmp_path / "out").exists()

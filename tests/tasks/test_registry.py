@@ -4,9 +4,8 @@ import pytest
 import yaml
 from lm_eval.tasks import TaskManager
 
-from primitives.registry import PAPER_SUITE, PRESETS, PRIMITIVES, build_dataset
-from tasks import TASKS_DIR
-from tasks import registry
+from primbench.primitives.registry import PAPER_SUITE, PRESETS, PRIMITIVES, build_dataset
+from primbench.tasks import TASKS_DIR, registry
 
 SMALL = {"n": 3, "n_train": 6, "seed": 5}
 
@@ -17,7 +16,7 @@ def manager():
 
 
 def test_committed_yaml_equals_what_the_registry_renders():
-    """A preset added to primitives without `python -m tasks.registry` fails here, not silently in lm-eval."""
+    """A preset added to primitives without `python -m primbench.tasks.registry` fails here, not silently in lm-eval."""
     assert registry.stale_files() == []
 
 
@@ -39,8 +38,7 @@ def test_groups_hold_the_paper_suite_and_each_primitive(manager):
     for primitive in PRIMITIVES:
         group = yaml.safe_load((TASKS_DIR / "groups" / f"reasoning_primitives_{primitive}.yaml").read_text())
         assert sorted(group["task"]) == sorted(f"prim_{p}" for p, s in PRESETS.items() if s.primitive == primitive)
-        assert group["aggregate_metric_list"] == [
-            {"metric": "acc", "aggregation": "mean", "weight_by_size": False}]
+        assert group["aggregate_metric_list"] == [{"metric": "acc", "aggregation": "mean", "weight_by_size": False}]
 
 
 def test_every_file_carries_a_version():
@@ -92,8 +90,8 @@ def test_fewshot_context_puts_examples_then_the_item(manager):
 
 def test_group_members_are_what_lm_eval_loads_for_each_group():
     """The membership callers use (fine-tuning, reproduce) and the YAML lm-eval reads must agree."""
-    from harness.evaluate import task_manager
-    from tasks.registry import group_members
+    from primbench.harness.evaluation.evaluate import task_manager
+    from primbench.tasks.registry import group_members
 
     manager = task_manager()
     for name, tasks in group_members().items():  # one at a time: lm-eval refuses overlapping groups in one load

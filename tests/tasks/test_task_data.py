@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from primitives.errors import PrimitiveError
-from primitives.registry import build_dataset
-from tasks.data import DEFAULT_TEST_ITEMS, knobs_for, load_preset, preset_splits
+from primbench.primitives.errors import PrimitiveError
+from primbench.primitives.registry import build_dataset
+from primbench.tasks.data import DEFAULT_TEST_ITEMS, knobs_for, load_preset, preset_splits
 
 
 def test_rows_are_the_generator_records_with_meta_as_json():
@@ -52,10 +52,16 @@ def test_bad_metadata_values_name_the_key(bad):
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 def test_a_generated_folder_serves_the_same_rows_as_the_generators(tmp_path, fmt):
-    from primitives.writer import generate
+    from primbench.primitives.writer import generate
 
-    generate(["variable_assignment_d2_code"], tmp_path, counts={"train": 6, "validation": 1, "test": 4}, seed=0,
-             fmt=fmt, progress=False)
+    generate(
+        ["variable_assignment_d2_code"],
+        tmp_path,
+        counts={"train": 6, "validation": 1, "test": 4},
+        seed=0,
+        fmt=fmt,
+        progress=False,
+    )
     from_folder = preset_splits("variable_assignment_d2_code", n=3, data=str(tmp_path))
     assert from_folder == preset_splits("variable_assignment_d2_code", n=3, n_train=6, seed=0)
     with pytest.raises(PrimitiveError, match="holds 4 test items but 5"):

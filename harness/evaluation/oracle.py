@@ -47,8 +47,8 @@ class AnsweringModel(LM):
 
 def solver_model() -> AnsweringModel:
     """The oracle: the primitives' own solver, reading only the prompt."""
-    from primitives import solve
-    from primitives.registry import get_preset
+    from primbench.primitives import solve
+    from primbench.primitives.registry import get_preset
 
     return AnsweringModel(lambda prompt, doc: solve(prompt, get_preset(doc["preset"]).primitive))
 

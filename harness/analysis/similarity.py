@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness.errors import HarnessError
+from primbench.harness.errors import HarnessError
 
 # Where well-known decoder families keep their layer list; other models are searched for one (see `decoder_layers`).
 KNOWN_LAYER_PATHS = ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers", "transformer.blocks")

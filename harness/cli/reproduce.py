@@ -53,7 +53,7 @@ def command(preset: str, out_dir: Path | None, given: tuple[str, ...], overrides
       primbench reproduce --preset small --out results/small --checkpoints midas=runs/small-midas
       primbench reproduce --preset micro --out /tmp/m --set data.corpus=my_text.txt
     """
-    from harness.reproduce import parse_checkpoints, reproduce
+    from primbench.harness.reproduce.pipeline import parse_checkpoints, reproduce
 
     out = out_dir if out_dir is not None else Path("runs") / preset
     checkpoints = parse_checkpoints(given)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.finetune import FinetuneConfig, finetune
-from harness.similarity import block_similarity, load_causal_lm
-from harness.taskset import chance_level, expand_tasks, score_tasks
-from model_zoo.train import validation_loss
+from primbench.harness.analysis.similarity import block_similarity, load_causal_lm
+from primbench.harness.errors import HarnessError
+from primbench.harness.evaluation.finetune import FinetuneConfig, finetune
+from primbench.model_zoo.train import validation_loss
+from primbench.tasks.selection import chance_level, expand_tasks, score_tasks
 
 CHANCE_ITEMS = 500
 # Numbers from model_zoo's summary.json that the tables report.
@@ -33,7 +33,7 @@ TRAINING_KEYS = (
 
 def load_configs(size: str, overrides: list[str], methods: list[str]) -> dict:
     """The model_zoo configs `<size>-<method>` with overrides; all must train for the same number of steps."""
-    from model_zoo.config import load_config
+    from primbench.model_zoo.config import load_config
 
     configs = {method: load_config(f"{size}-{method}", overrides) for method in methods}
     steps = {method: config.run.steps for method, config in configs.items()}
@@ -57,8 +57,8 @@ def train_or_take(method: str, out: Path, config, given: str | None, progress: b
     """Train `method` into out/runs/<method> (resuming a cut-off run), or describe the checkpoint given for it."""
     if given is not None:
         return given_source(method, Path(given).expanduser())
-    from model_zoo.checkpoint import list_checkpoints
-    from model_zoo.train import train
+    from primbench.model_zoo.checkpoint import list_checkpoints
+    from primbench.model_zoo.train import train
 
     run_dir = out / "runs" / method
     if (run_dir / "summary.json").is_file() and (run_dir / "final" / "config.json").is_file():
@@ -75,7 +75,7 @@ def train_or_take(method: str, out: Path, config, given: str | None, progress: b
 
 def given_source(method: str, path: Path) -> dict:
     """A run folder (summary.json beside final/) gives everything; a bare HF folder gives weights only."""
-    from harness.models import check_model_source
+    from primbench.harness.evaluation.models import check_model_source
 
     run = path if (path / "summary.json").is_file() else None
     if run is None and path.name == "final" and (path.parent / "summary.json").is_file():
@@ -122,7 +122,7 @@ class LazyModel:
     @property
     def tokenizer(self):
         if self._tokenizer is None:
-            from harness.models import load_tokenizer
+            from primbench.harness.evaluation.models import load_tokenizer
 
             self._tokenizer = load_tokenizer(str(self.folder))
         return self._tokenizer
@@ -141,8 +141,8 @@ def isoplot(
     """
     if run_dir is None:
         return []
-    from model_zoo.checkpoint import list_checkpoints
-    from model_zoo.config import config_from_dict
+    from primbench.model_zoo.checkpoint import list_checkpoints
+    from primbench.model_zoo.config import config_from_dict
 
     summary = json.loads((run_dir / "summary.json").read_text())
     config = config_from_dict(summary["config"])

@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from harness.errors import HarnessError
+from primbench.harness.errors import HarnessError
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.gguf", "*.safetensors.index.json")
 
@@ -37,8 +37,10 @@ def check_model_source(model: str) -> None:
         raise HarnessError(f"model {model!r} is a file, not a folder; pass the folder that holds config.json")
     config_path = path / "config.json"
     if not config_path.is_file():
-        raise HarnessError(f"{model!r} has no config.json, so it is not a Hugging Face model folder; "
-                           "save the model with `save_pretrained` or point at the folder that holds config.json")
+        raise HarnessError(
+            f"{model!r} has no config.json, so it is not a Hugging Face model folder; "
+            "save the model with `save_pretrained` or point at the folder that holds config.json"
+        )
     try:
         config = json.loads(config_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -46,8 +48,10 @@ def check_model_source(model: str) -> None:
     if not isinstance(config, dict) or "model_type" not in config:
         raise HarnessError(f"{config_path} has no model_type; re-save the model with `save_pretrained`")
     if not any(any(path.glob(pattern)) for pattern in WEIGHT_PATTERNS):
-        raise HarnessError(f"{model!r} holds no weights (model.safetensors or pytorch_model.bin); "
-                           "re-save the model with `save_pretrained`")
+        raise HarnessError(
+            f"{model!r} holds no weights (model.safetensors or pytorch_model.bin); "
+            "re-save the model with `save_pretrained`"
+        )
 
 
 def load_tokenizer(model: str, trust_remote_code: bool = False):
@@ -58,8 +62,10 @@ def load_tokenizer(model: str, trust_remote_code: bool = False):
         tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, TypeError, json.JSONDecodeError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise HarnessError(f"could not load the tokenizer of {model!r} ({first_line}); "
-                           "save one into the folder with `tokenizer.save_pretrained`") from None
+        raise HarnessError(
+            f"could not load the tokenizer of {model!r} ({first_line}); "
+            "save one into the folder with `tokenizer.save_pretrained`"
+        ) from None
     return check_tokenizer(tokenizer, model)
 
 
@@ -70,8 +76,10 @@ def check_tokenizer(tokenizer, where: str):
     alone is common (Llama has none) and harmless: padding is masked, so eos serves.
     """
     if tokenizer.eos_token is None:
-        raise HarnessError(f"the tokenizer of {where} has no eos_token (needed to stop generation and to pad); "
-                           "set eos_token in its tokenizer_config.json or on the tokenizer before saving it")
+        raise HarnessError(
+            f"the tokenizer of {where} has no eos_token (needed to stop generation and to pad); "
+            "set eos_token in its tokenizer_config.json or on the tokenizer before saving it"
+        )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -80,5 +88,7 @@ def check_tokenizer(tokenizer, where: str):
 def load_model_error(model: str, error: BaseException) -> HarnessError:
     """One line for a model folder whose weights transformers could not read."""
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return HarnessError(f"could not load the model in {model!r} ({message[:200]}); "
-                        "the weights may be truncated or from another architecture: re-save with `save_pretrained`")
+    return HarnessError(
+        f"could not load the model in {model!r} ({message[:200]}); "
+        "the weights may be truncated or from another architecture: re-save with `save_pretrained`"
+    )

@@ -19,16 +19,19 @@ def command(primitive: str | None, names: bool, paper: bool) -> None:
       primbench list --names --paper      # the paper's suite, one name per line
     Change a knob with --set NAME=VALUE in `show` and `generate`.
     """
-    from primitives.describe import catalog_text
-    from primitives.errors import PrimitiveError
-    from primitives.knobs import did_you_mean
-    from primitives.registry import PAPER_SUITE, PRESETS, PRIMITIVES
+    from primbench.primitives.describe import catalog_text
+    from primbench.primitives.errors import PrimitiveError
+    from primbench.primitives.knobs import did_you_mean
+    from primbench.primitives.registry import PAPER_SUITE, PRESETS, PRIMITIVES
 
     if primitive is not None and primitive not in PRIMITIVES:
         raise PrimitiveError(f"unknown primitive {primitive!r}; {did_you_mean(primitive, list(PRIMITIVES))}")
     if names:
-        chosen = PAPER_SUITE if paper else [p.name for p in PRESETS.values()
-                                            if primitive is None or p.primitive == primitive]
+        chosen = (
+            PAPER_SUITE
+            if paper
+            else [p.name for p in PRESETS.values() if primitive is None or p.primitive == primitive]
+        )
         click.echo("\n".join(chosen))
         return
     click.echo(catalog_text(primitive), nl=False)

@@ -16,8 +16,16 @@ import click
 @click.option("--set", "settings", multiple=True, metavar="KNOB=VALUE", help="Change a knob (repeatable).")
 @click.option("--template", type=click.Path(dir_okay=False), help="Your own jinja2 template for the prompt.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw records, one JSON object per line.")
-def command(preset: str, count: int, seed: int, split: str, start: int, settings: tuple[str, ...],
-            template: str | None, as_json: bool) -> None:
+def command(
+    preset: str,
+    count: int,
+    seed: int,
+    split: str,
+    start: int,
+    settings: tuple[str, ...],
+    template: str | None,
+    as_json: bool,
+) -> None:
     """Pretty-print examples of PRESET with their answers.
 
     \b
@@ -27,10 +35,10 @@ def command(preset: str, count: int, seed: int, split: str, start: int, settings
       primbench show arithmetic_psm --split test --seed 7 --json
       primbench show induction_copy_words --template my_prompt.j2
     """
-    from primitives.describe import examples_text
-    from primitives.errors import PrimitiveError
-    from primitives.knobs import parse_set_options
-    from primitives.registry import build_dataset
+    from primbench.primitives.describe import examples_text
+    from primbench.primitives.errors import PrimitiveError
+    from primbench.primitives.knobs import parse_set_options
+    from primbench.primitives.registry import build_dataset
 
     if count < 1 or start < 0:
         raise PrimitiveError("-n must be at least 1 and --start at least 0")

@@ -49,10 +49,10 @@ def command(config_path: str, out_dir: Path, overrides: tuple[str, ...], resume:
       primbench train --config tiny-midas --out runs/a --set growth.schedule=prop --set growth.alpha=2
       primbench train --config tiny-midas --out runs/a --set data.corpus=my_texts/ --set model.vocab_size=8192
       primbench train --config tiny-midas --out runs/tiny-midas --resume
-      torchrun --nproc_per_node 8 -m model_zoo.train --config base-midas --out runs/base-midas
+      torchrun --nproc_per_node 8 -m primbench.model_zoo.train --config base-midas --out runs/base-midas
     """
-    from model_zoo.config import load_config
-    from model_zoo.train import train
+    from primbench.model_zoo.config import load_config
+    from primbench.model_zoo.train import train
 
     summary = train(load_config(config_path, list(overrides)), out_dir, resume=resume, progress=not quiet)
     shown = {

@@ -69,9 +69,9 @@ def command(
       primbench finetune runs/tiny/runs/midas/final --tasks prim_variable_assignment_d1_math --n-train 32
       primbench finetune path/to/hf_model --seeds 5 --steps 100 --lr 3e-4 --limit 200
     """
-    from harness.errors import HarnessError
-    from harness.finetune import FinetuneConfig, finetune_checkpoint
-    from harness.report import write_json
+    from primbench.harness.errors import HarnessError
+    from primbench.harness.evaluation.finetune import FinetuneConfig, finetune_checkpoint
+    from primbench.harness.reports.report import write_json
 
     if seed_count < 1:
         raise HarnessError(f"--seeds must be at least 1, got {seed_count}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.errors import HarnessError
+from primbench.harness.errors import HarnessError
 
 
 def _batch_size(value: str) -> int | str:
@@ -32,24 +32,53 @@ def _metadata(text: str | None) -> dict | None:
 
 @click.command(name="eval")
 @click.argument("model")
-@click.option("--tasks", "-t", multiple=True, default=("reasoning_primitives",), show_default=True,
-              help="Tasks or groups, repeated or comma-separated; globs work (prim_variable_*).")
+@click.option(
+    "--tasks",
+    "-t",
+    multiple=True,
+    default=("reasoning_primitives",),
+    show_default=True,
+    help="Tasks or groups, repeated or comma-separated; globs work (prim_variable_*).",
+)
 @click.option("--shots", default=5, show_default=True, type=int, help="Few-shot examples from the train split.")
 @click.option("--limit", default=None, type=int, help="Score only the first N test items of each task.")
 @click.option("--batch-size", default="8", show_default=True, help="Items per forward pass, or `auto`.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, mps ...")
-@click.option("--dtype", default=None, type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
-              help="Weights dtype (default: as saved).")
+@click.option(
+    "--dtype",
+    default=None,
+    type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+    help="Weights dtype (default: as saved).",
+)
 @click.option("--model-type", default="hf", show_default=True, help="lm-eval model backend: hf, vllm, ...")
 @click.option("--model-args", default=None, help="Extra backend arguments, e.g. `max_length=2048`.")
-@click.option("--metadata", default=None,
-              help="Data options: n, n_train, seed, knobs, data (a `primbench generate` folder); JSON or k=v,k=v.")
+@click.option(
+    "--metadata",
+    default=None,
+    help="Data options: n, n_train, seed, knobs, data (a `primbench generate` folder); JSON or k=v,k=v.",
+)
 @click.option("--seed", default=1234, show_default=True, type=int, help="Seed of the few-shot draw.")
-@click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
-              help="Write results.json, samples_<task>.jsonl, scores.csv and scores.md here.")
-def command(model: str, tasks: tuple[str, ...], shots: int, limit: int | None, batch_size: str, device: str,
-            dtype: str | None, model_type: str, model_args: str | None, metadata: str | None, seed: int,
-            out_dir: Path | None) -> None:
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Write results.json, samples_<task>.jsonl, scores.csv and scores.md here.",
+)
+def command(
+    model: str,
+    tasks: tuple[str, ...],
+    shots: int,
+    limit: int | None,
+    batch_size: str,
+    device: str,
+    dtype: str | None,
+    model_type: str,
+    model_args: str | None,
+    metadata: str | None,
+    seed: int,
+    out_dir: Path | None,
+) -> None:
     """Score MODEL (a Hugging Face folder) on primbench's lm-eval tasks and print accuracy per task and group.
 
     Every task has two scorings: `prim_<preset>` by loglikelihood (right when every answer token is the greedy
@@ -63,17 +92,31 @@ def command(model: str, tasks: tuple[str, ...], shots: int, limit: int | None, b
       primbench eval ~/.cache/primbench/models/smollm2-135m-instruct -t prim_variable_assignment_d0_code,prim_arithmetic_psm
       primbench eval my_model -t 'prim_variable_*' --metadata '{"n": 200, "seed": 7}' --device cuda --batch-size auto
     """
-    from harness.evaluate import evaluate, markdown_table, write_outputs
+    from primbench.harness.evaluation.evaluate import evaluate, markdown_table, write_outputs
 
-    result = evaluate(model, tasks=tasks, shots=shots, limit=limit, batch_size=_batch_size(batch_size),
-                      device=device, dtype=dtype, model_type=model_type, model_args=model_args,
-                      metadata=_metadata(metadata), seed=seed, quiet=True)
+    result = evaluate(
+        model,
+        tasks=tasks,
+        shots=shots,
+        limit=limit,
+        batch_size=_batch_size(batch_size),
+        device=device,
+        dtype=dtype,
+        model_type=model_type,
+        model_args=model_args,
+        metadata=_metadata(metadata),
+        seed=seed,
+        quiet=True,
+    )
     click.echo(markdown_table(result), nl=False)
     for task, count in sorted(result.truncated.items()):
         if count:
-            click.echo(f"warning: {count} of {result.score(task).n} prompts of {task} are longer than the model's "
-                       f"context, and lm-eval cut them from the left (fewer than {shots} shots seen); "
-                       f"use fewer --shots or a longer-context model", err=True)
+            click.echo(
+                f"warning: {count} of {result.score(task).n} prompts of {task} are longer than the model's "
+                f"context, and lm-eval cut them from the left (fewer than {shots} shots seen); "
+                f"use fewer --shots or a longer-context model",
+                err=True,
+            )
     if out_dir is not None:
         write_outputs(result, out_dir)
         click.echo(f"wrote {out_dir}/results.json, samples_*.jsonl, scores.csv, scores.md")

@@ -15,6 +15,6 @@ def command() -> None:
       lm_eval --model hf --model_args pretrained=runs/tiny-midas/final --include_path $(primbench tasks-path) \\
           --tasks reasoning_primitives --limit 100 --metadata n=200
     """
-    from tasks import TASKS_DIR
+    from primbench.tasks import TASKS_DIR
 
     click.echo(str(TASKS_DIR))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from harness.errors import HarnessError
+from primbench.harness.errors import HarnessError
 
 # The answer shapes a blind guesser can pick from the prompt: integers, or single words.
 NUMBER = re.compile(r"-?\d+")
@@ -19,8 +19,8 @@ WORD = re.compile(r"[A-Za-z]+")
 
 def expand_tasks(requested: list[str] | tuple[str, ...]) -> list[str]:
     """Task names with globs resolved and groups replaced by their member tasks, in order, without repeats."""
-    from harness.evaluate import resolve_task_names, task_manager
-    from tasks.registry import group_members
+    from primbench.harness.evaluation.evaluate import resolve_task_names, task_manager
+    from primbench.tasks.registry import group_members
 
     names = resolve_task_names(list(requested), task_manager())
     groups = group_members()
@@ -34,7 +34,7 @@ def expand_tasks(requested: list[str] | tuple[str, ...]) -> list[str]:
 
 def preset_of(task: str) -> str:
     """The primitive preset a task scores (`prim_arithmetic_psm_gen` -> `arithmetic_psm`)."""
-    from primitives.registry import PRESETS
+    from primbench.primitives.registry import PRESETS
 
     for candidate in (task.removeprefix("prim_"), task.removeprefix("prim_").removesuffix("_gen")):
         if candidate in PRESETS:
@@ -61,8 +61,8 @@ def chance_level(task: str, n: int, seed: int | None = None) -> float:
     distinct numbers (or words) in the prompt shaped like the answer, which is how an untrained model that has
     only learned the format behaves on copying and look-up primitives.
     """
-    from primitives.registry import build_dataset
-    from tasks.data import DEFAULT_SEED
+    from primbench.primitives.registry import build_dataset
+    from primbench.tasks.data import DEFAULT_SEED
 
     dataset = build_dataset(preset_of(task), DEFAULT_SEED if seed is None else seed)
     capacity = dataset.capacity("test")
@@ -83,7 +83,7 @@ def score_tasks(
     model, tokenizer, tasks: list[str], shots: int, limit: int | None, batch_size: int = 16
 ) -> dict[str, dict]:
     """{task: {"accuracy", "stderr", "n"}} of an in-memory model through `harness.evaluate`."""
-    from harness.evaluate import evaluate
+    from primbench.harness.evaluation.evaluate import evaluate
 
     result = evaluate(
         model,
@@ -96,8 +96,12 @@ def score_tasks(
         quiet=True,
     )
     return {
-        task: {"accuracy": score.accuracy, "stderr": score.stderr, "n": score.n,
-               "truncated": result.truncated.get(task, 0)}
+        task: {
+            "accuracy": score.accuracy,
+            "stderr": score.stderr,
+            "n": score.n,
+            "truncated": result.truncated.get(task, 0),
+        }
         for task, score in result.tasks.items()
         if task in tasks
     }

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from harness import plots
+from primbench.harness.reports import plots
 
 METHODS = ("baseline", "gradstack", "midas")
 Z_95 = 1.96  # two-sided 95% normal quantile, for "is this accuracy distinguishable from chance?"
@@ -141,7 +141,7 @@ def table_context(results: dict) -> dict:
 def render_tables(results: dict) -> tuple[str, str]:
     """(table.md text, table.csv text) from the jinja2 templates."""
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("harness", "templates"),
+        loader=jinja2.PackageLoader("primbench.harness.reports", "templates"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from harness.errors import HarnessError
-from harness.taskset import expand_tasks, presets_of, score_tasks
-from tasks.data import DEFAULT_SEED, DEFAULT_TRAIN_ITEMS
+from primbench.harness.errors import HarnessError
+from primbench.tasks.data import DEFAULT_SEED, DEFAULT_TRAIN_ITEMS
+from primbench.tasks.selection import expand_tasks, presets_of, score_tasks
 
 IGNORE_INDEX = -100  # label value that the causal-LM loss skips (prompt and padding positions)
 STOP = "\n"  # the generation tasks stop at a newline; tuning on it teaches the model to end its answer
@@ -92,7 +92,7 @@ def training_mixture(presets: list[str], n_train: int, seed: int, data_seed: int
     Each seed reads its own window of the train split, after the few-shot pool, so the runs see different
     examples. A preset with few distinct problems (PSM has 65 train items) wraps around its split instead.
     """
-    from primitives.registry import build_dataset
+    from primbench.primitives.registry import build_dataset
 
     if n_train < len(presets):
         raise HarnessError(
@@ -200,8 +200,8 @@ def finetune_checkpoint(
     path, tasks: list[str], config: FinetuneConfig = FinetuneConfig(), progress: bool = True
 ) -> FinetuneResult:
     """`finetune` of a Hugging Face folder on disk (loaded once; each seed tunes its own copy)."""
-    from harness.models import check_model_source, load_tokenizer
-    from harness.similarity import load_causal_lm
+    from primbench.harness.analysis.similarity import load_causal_lm
+    from primbench.harness.evaluation.models import check_model_source, load_tokenizer
 
     config.validate()
     check_model_source(str(path))

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError, user_error_types
-from harness.models import check_model_source, check_tokenizer, load_model_error, load_tokenizer
+from primbench.harness.errors import HarnessError, user_error_types
+from primbench.harness.evaluation.models import check_model_source, check_tokenizer, load_model_error, load_tokenizer
 
 DEFAULT_TASKS = ("reasoning_primitives",)
 DEFAULT_SEED = 1234
@@ -77,7 +77,7 @@ class EvalResult:
 
 
 def tasks_dir() -> Path:
-    from tasks import TASKS_DIR
+    from primbench.tasks import TASKS_DIR
 
     return TASKS_DIR
 
@@ -108,11 +108,24 @@ def resolve_task_names(requested: Sequence[str], manager) -> list[str]:
     return names
 
 
-def evaluate(model, tasks: Sequence[str] = DEFAULT_TASKS, shots: int = 5, limit: int | None = None, *,
-             tokenizer=None, batch_size: int | str = 8, device: str = "cpu", dtype: str | None = None,
-             model_type: str = "hf", model_args: str | dict | None = None, metadata: dict | None = None,
-             seed: int = DEFAULT_SEED, log_samples: bool = True, bootstrap_iters: int = 100_000,
-             quiet: bool = False) -> EvalResult:
+def evaluate(
+    model,
+    tasks: Sequence[str] = DEFAULT_TASKS,
+    shots: int = 5,
+    limit: int | None = None,
+    *,
+    tokenizer=None,
+    batch_size: int | str = 8,
+    device: str = "cpu",
+    dtype: str | None = None,
+    model_type: str = "hf",
+    model_args: str | dict | None = None,
+    metadata: dict | None = None,
+    seed: int = DEFAULT_SEED,
+    log_samples: bool = True,
+    bootstrap_iters: int = 100_000,
+    quiet: bool = False,
+) -> EvalResult:
     """Evaluate `model` on primbench tasks and groups, `shots`-shot from the train split, first `limit` items.
 
     `model` is a local HF folder or hub name (loaded once for all tasks), an already-loaded transformers model
@@ -145,17 +158,34 @@ def evaluate(model, tasks: Sequence[str] = DEFAULT_TASKS, shots: int = 5, limit:
     lm = _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args)
     top_level = [loaded["groups"][name] if name in loaded["groups"] else loaded["tasks"][name] for name in names]
     # samples are always logged: they are what the truncation count reads; dropped below unless asked for
-    raw = simple_evaluate(model=lm, tasks=top_level, task_manager=manager, num_fewshot=shots, limit=limit,
-                          log_samples=True, bootstrap_iters=bootstrap_iters, random_seed=seed,
-                          numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+    raw = simple_evaluate(
+        model=lm,
+        tasks=top_level,
+        task_manager=manager,
+        num_fewshot=shots,
+        limit=limit,
+        log_samples=True,
+        bootstrap_iters=bootstrap_iters,
+        random_seed=seed,
+        numpy_random_seed=seed,
+        torch_random_seed=seed,
+        fewshot_random_seed=seed,
+    )
     truncated = _truncated_prompts(raw["samples"], lm)
     if not log_samples:
         del raw["samples"]
     # lm-eval names a pre-built model by its class ("HFLM"); keep what a rerun needs
-    raw["config"]["primbench"] = {"model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
-                                  "tasks": names, "shots": shots, "limit": limit, "metadata": metadata or {},
-                                  "seed": seed, "model_type": model_type, "model_args": model_args,
-                                  "truncated": truncated}
+    raw["config"]["primbench"] = {
+        "model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
+        "tasks": names,
+        "shots": shots,
+        "limit": limit,
+        "metadata": metadata or {},
+        "seed": seed,
+        "model_type": model_type,
+        "model_args": model_args,
+        "truncated": truncated,
+    }
     return EvalResult(scores=_scores(raw, loaded), raw=raw, truncated=truncated)
 
 
@@ -169,10 +199,19 @@ def _truncated_prompts(samples: dict, lm) -> dict[str, int]:
     if not isinstance(max_length, int) or encode is None:
         return {}
     # a generation task logs each item once per filter: count items (doc_id), not samples
-    return {task: len({sample["doc_id"] for sample in task_samples
-                       if any(len(encode(context + (answer if isinstance(answer, str) else ""))) > max_length
-                              for context, answer in sample["arguments"])})
-            for task, task_samples in samples.items()}
+    return {
+        task: len(
+            {
+                sample["doc_id"]
+                for sample in task_samples
+                if any(
+                    len(encode(context + (answer if isinstance(answer, str) else ""))) > max_length
+                    for context, answer in sample["arguments"]
+                )
+            }
+        )
+        for task, task_samples in samples.items()
+    }
 
 
 def _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args):
@@ -197,8 +236,9 @@ def _language_model(model, tokenizer, batch_size, device, dtype, model_type, mod
     except (KeyError, ValueError):
         from lm_eval.api.registry import model_registry
 
-        raise HarnessError(f"unknown --model-type {model_type!r}; lm-eval knows "
-                           f"{', '.join(sorted(model_registry))}") from None
+        raise HarnessError(
+            f"unknown --model-type {model_type!r}; lm-eval knows {', '.join(sorted(model_registry))}"
+        ) from None
     arguments = {"pretrained": model, **({"dtype": dtype} if dtype else {}), **extra}
     if model_type in HF_MODEL_TYPES:
         arguments["tokenizer"] = load_tokenizer(model, bool(extra.get("trust_remote_code", False)))
@@ -214,8 +254,10 @@ def _check_fewshot_pools(tasks: dict, shots: int) -> None:
     for name, task in tasks.items():
         pool = len(task.dataset[task.config.fewshot_split])
         if shots > pool:
-            raise HarnessError(f"{name}: --shots {shots} is more than the {pool} train items it draws examples "
-                               f"from; use --shots {pool} or fewer, or a larger pool: --metadata n_train={shots}")
+            raise HarnessError(
+                f"{name}: --shots {shots} is more than the {pool} train items it draws examples "
+                f"from; use --shots {pool} or fewer, or a larger pool: --metadata n_train={shots}"
+            )
 
 
 def _size_generation(tasks: dict) -> None:
@@ -233,13 +275,20 @@ def _scores(raw: dict, loaded: dict) -> list[Score]:
     def row(name: str, kind: str, output_type: str, n: int) -> Score:
         metric, filter_name = HEADLINE[output_type]
         stderr = results[name].get(f"{metric}_stderr,{filter_name}")
-        return Score(name=name, kind=kind, scoring="loglikelihood" if output_type == "loglikelihood" else "generation",
-                     accuracy=float(results[name][f"{metric},{filter_name}"]),
-                     stderr=float(stderr) if isinstance(stderr, (int, float)) else None, n=n,
-                     version=versions.get(name))
+        return Score(
+            name=name,
+            kind=kind,
+            scoring="loglikelihood" if output_type == "loglikelihood" else "generation",
+            accuracy=float(results[name][f"{metric},{filter_name}"]),
+            stderr=float(stderr) if isinstance(stderr, (int, float)) else None,
+            n=n,
+            version=versions.get(name),
+        )
 
-    task_rows = {name: row(name, "task", task.config.output_type, counts.get(name, {}).get("effective", 0))
-                 for name, task in loaded["tasks"].items()}
+    task_rows = {
+        name: row(name, "task", task.config.output_type, counts.get(name, {}).get("effective", 0))
+        for name, task in loaded["tasks"].items()
+    }
     group_rows = []
     for name, group in loaded["groups"].items():
         members = [task.task_name for task in group.get_all_tasks()]
@@ -254,8 +303,9 @@ def markdown_table(result: EvalResult) -> str:
     lines = ["| name | kind | scoring | n | accuracy | stderr | version |", "|---|---|---|---:|---:|---:|---|"]
     for row in result.scores:
         stderr = "-" if row.stderr is None else f"{row.stderr:.4f}"
-        lines.append(f"| {row.name} | {row.kind} | {row.scoring} | {row.n} | {row.accuracy:.4f} | {stderr} "
-                     f"| {row.version} |")
+        lines.append(
+            f"| {row.name} | {row.kind} | {row.scoring} | {row.n} | {row.accuracy:.4f} | {stderr} | {row.version} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -279,7 +329,8 @@ def write_outputs(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     for task, samples in sorted(result.samples.items()):
         texts[f"samples_{task}.jsonl"] = "".join(
             json.dumps(_as_saved_by_lm_eval(sample), default=handle_non_serializable, ensure_ascii=False) + "\n"
-            for sample in samples)
+            for sample in samples
+        )
     written = {}
     for name, text in texts.items():
         scratch = out / f".{name}.tmp"
@@ -293,7 +344,14 @@ def _as_saved_by_lm_eval(sample: dict) -> dict:
     """A sample the way lm-eval's own `--log_samples` files hold it (so its loaders and viewers read ours)."""
     from lm_eval.utils import sanitize_list
 
-    arguments = {f"gen_args_{i}": {f"arg_{j}": value for j, value in enumerate(argument)}
-                 for i, argument in enumerate(sample["arguments"])}
-    return {**sample, "arguments": arguments, "resps": sanitize_list(sample["resps"]),
-            "filtered_resps": sanitize_list(sample["filtered_resps"]), "target": str(sample["target"])}
+    arguments = {
+        f"gen_args_{i}": {f"arg_{j}": value for j, value in enumerate(argument)}
+        for i, argument in enumerate(sample["arguments"])
+    }
+    return {
+        **sample,
+        "arguments": arguments,
+        "resps": sanitize_list(sample["resps"]),
+        "filtered_resps": sanitize_list(sample["filtered_resps"]),
+        "target": str(sample["target"]),
+    }

@@ -1,0 +1,65 @@
+"""Atomic file and folder writes: a failed or interrupted command leaves nothing half-written.
+
+Every room writes through here. The new content goes to a hidden temporary name in the target's own folder (so
+the final rename never crosses a file system) and replaces the target in one `os.replace`; on any error the
+temporary is removed and the old target, if any, is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it replaces `path`, on error it is deleted.
+
+    With `directory=True` the temporary is an empty folder to fill, and an existing folder at `path` is
+    replaced as a whole (moved aside first, then deleted once the new one is in place).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if directory:
+        scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    else:
+        handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=target.suffix)
+        os.close(handle)
+        scratch = Path(name)
+    try:
+        yield scratch
+        if directory and target.exists():
+            aside = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-old-"))
+            target.rename(aside / target.name)
+            scratch.rename(target)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.replace(scratch, target)
+    finally:
+        if scratch.is_dir():
+            shutil.rmtree(scratch, ignore_errors=True)
+        elif scratch.exists():
+            scratch.unlink()
+
+
+def write_bytes(data: bytes, path: str | Path) -> Path:
+    """Write bytes atomically and return the target path."""
+    with atomic_path(path) as scratch:
+        scratch.write_bytes(data)
+    return Path(path)
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    """Write UTF-8 text atomically (newlines as given) and return the target path."""
+    return write_bytes(text.encode("utf-8"), path)
+
+
+def write_json(data: Any, path: str | Path) -> Path:
+    """Atomic, stable JSON: key order is the caller's (sorting would reorder tasks), indentation fixed."""
+    return write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", path)
