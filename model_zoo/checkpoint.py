@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from primbench.atomic import atomic_path
 from primbench.model_zoo.config import TrainConfig
 from primbench.model_zoo.errors import ConfigError
 
@@ -42,16 +42,8 @@ def checkpoint_dir(out_dir: Path, step: int) -> Path:
 
 def write_hf_folder(target: Path, save: Any) -> None:
     """Call `save(folder)` on a temporary sibling of `target`, then rename it into place (replacing an old one)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-    try:
+    with atomic_path(target, directory=True) as scratch:
         save(scratch)
-        if target.exists():
-            shutil.rmtree(target)
-        scratch.rename(target)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
 
 
 def rng_state() -> dict[str, Any]:

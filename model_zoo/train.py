@@ -27,6 +27,7 @@ import transformers
 from tqdm.auto import tqdm
 from transformers import LlamaForCausalLM
 
+from primbench.atomic import write_text
 from primbench.model_zoo import checkpoint, distributed
 from primbench.model_zoo.config import TrainConfig, load_config
 from primbench.model_zoo.data import prepare_data, train_batch, val_batches
@@ -317,9 +318,7 @@ class MetricsLog:
 
 
 def _write_json(path: Path, value: dict[str, Any]) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(value, indent=1, allow_nan=False, default=str) + "\n")
-    partial.replace(path)
+    write_text(json.dumps(value, indent=1, allow_nan=False, default=str) + "\n", path)
 
 
 @torch.no_grad()

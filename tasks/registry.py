@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from primbench.atomic import write_text
 from primbench.tasks import TASKS_DIR
 
 # Bump a task's version when its data or scoring changes (and add a line to tasks/README.md's changelog).
@@ -151,11 +152,7 @@ def write(root: Path = TASKS_DIR) -> None:
     """Rewrite every generated file (each through a temporary name) and delete generated files now orphaned."""
     wanted = render()
     for relative, text in wanted.items():
-        target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        scratch = target.with_name(f".{target.name}.tmp")
-        scratch.write_text(text)
-        scratch.replace(target)
+        write_text(text, root / relative)
     for path in root.glob("**/*.yaml"):
         if path.relative_to(root) not in wanted and path.read_text().startswith(HEADER):
             path.unlink()

