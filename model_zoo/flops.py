@@ -22,11 +22,6 @@ def flops_per_token(model: ModelConfig, layers: int, seq_len: int) -> int:
     return 6 * matmul + 12 * layers * model.hidden_size * seq_len
 
 
-def run_flops(model: ModelConfig, seq_len: int, tokens_per_step: int, depths_and_steps: list[tuple[int, int]]) -> int:
-    """Total FLOPs of a run given (depth, steps) per stage."""
-    return sum(flops_per_token(model, depth, seq_len) * tokens_per_step * steps for depth, steps in depths_and_steps)
-
-
 def peak_flops(device_name: str) -> float:
     """The bf16 peak of a known accelerator, or 0 when unknown (MFU is then not reported)."""
     for fragment, peak in PEAK_BF16_FLOPS.items():

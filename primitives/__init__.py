@@ -39,7 +39,12 @@ def solve(record_or_prompt: dict | str, primitive: str | None = None) -> str:
 
 
 def score(prediction: str, record: dict) -> bool:
-    """Exact match of `prediction` with the record's answer, ignoring surrounding whitespace only."""
-    from primbench.primitives.dataset import exact_match
+    """Score `prediction` against a record with its own primitive's `score` (exact match, surrounding whitespace
+    ignored, for every primitive shipped today)."""
+    from primbench.primitives.registry import PRIMITIVES
 
-    return exact_match(prediction, record)
+    if record.get("primitive") not in PRIMITIVES:
+        raise PrimitiveError(
+            f"record has unknown primitive {record.get('primitive')!r}; use one of {', '.join(PRIMITIVES)}"
+        )
+    return PRIMITIVES[record["primitive"]].score(prediction, record)

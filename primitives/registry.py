@@ -16,7 +16,7 @@ from typing import Any
 from primbench.primitives import arithmetic, induction_copy, variable_assignment
 from primbench.primitives.dataset import PrimitiveDataset
 from primbench.primitives.errors import PrimitiveError
-from primbench.primitives.knobs import apply_overrides, did_you_mean
+from primbench.primitives.knobs import apply_overrides, did_you_mean, knob_specs
 
 PRIMITIVES: dict[str, ModuleType] = {
     module.NAME: module for module in (induction_copy, variable_assignment, arithmetic)
@@ -60,6 +60,29 @@ def get_preset(name: str) -> Preset:
             f"unknown preset {name!r}; {did_you_mean(name, list(PRESETS))} (`primbench list` shows every preset)"
         )
     return PRESETS[name]
+
+
+def route_knobs(
+    overrides: dict[str, Any] | None, presets: list[str], *, known_in: list[str] | None = None, where: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """`{preset: {knob: value}}`: each override goes to the presets whose primitive has that knob.
+
+    A knob that none of `known_in` (default: `presets`) has is a `PrimitiveError` naming the nearest knob and
+    `where` the knob came from (default: the presets).
+    """
+    names = {name: _knob_names(name) for name in {*presets, *(known_in or ())}}
+    every_knob = sorted(set().union(*(names[name] for name in (known_in or presets))))
+    for knob in overrides or {}:
+        if knob not in every_knob:
+            raise PrimitiveError(
+                f"unknown knob {knob!r} {where or 'for ' + ', '.join(presets)}; {did_you_mean(knob, every_knob)} "
+                "(`primbench list` shows every knob)"
+            )
+    return {name: {k: v for k, v in (overrides or {}).items() if k in names[name]} for name in presets}
+
+
+def _knob_names(preset: str) -> set[str]:
+    return {spec.name for spec in knob_specs(type(get_preset(preset).config()))}
 
 
 def build_dataset(

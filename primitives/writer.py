@@ -17,47 +17,26 @@ import os
 import shlex
 import shutil
 import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from primbench import __version__
 from primbench.primitives.dataset import SPLIT_SHARES, SPLITS, PrimitiveDataset, load_template
 from primbench.primitives.errors import PrimitiveError
 from primbench.primitives.export import SUFFIXES, check_format, file_hashes, write_split
-from primbench.primitives.knobs import did_you_mean, knob_specs
-from primbench.primitives.registry import PRESETS, build_dataset, get_preset
+from primbench.primitives.registry import build_dataset, route_knobs
 
 PROGRESS_THRESHOLD = 20_000  # records; smaller runs finish too fast for a progress bar to help
-# Counts used when the user gives none; each is capped at what the split holds (PSM's test split has ~28).
+# Counts used when the user gives none; each is capped at what the split holds (PSM's test split has 19).
 DEFAULT_COUNTS = {"train": 1000, "validation": 200, "test": 500}
-
-
-def package_version() -> str:
-    try:
-        return metadata.version("primbench")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def build_datasets(
     presets: list[str], seed: int, overrides: dict[str, Any] | None = None, template: str | Path | None = None
 ) -> list[PrimitiveDataset]:
     """One dataset per preset; each `--set` knob goes to the presets whose primitive has it."""
-    for name in presets:
-        get_preset(name)
-    overrides = overrides or {}
-    knob_names = {name: {spec.name for spec in knob_specs(type(PRESETS[name].config()))} for name in presets}
-    every_knob = sorted(set().union(*knob_names.values()))
-    for knob_name in overrides:
-        if knob_name not in every_knob:
-            raise PrimitiveError(
-                f"unknown knob {knob_name!r} for {', '.join(presets)}; "
-                f"{did_you_mean(knob_name, every_knob)} (`primbench list` shows every knob)"
-            )
-    return [
-        build_dataset(name, seed, {k: v for k, v in overrides.items() if k in knob_names[name]}, template)
-        for name in presets
-    ]
+    routed = route_knobs(overrides, presets)
+    return [build_dataset(name, seed, routed[name], template) for name in presets]
 
 
 def _prepare_output(out: Path, overwrite: bool) -> bool:
@@ -159,7 +138,7 @@ def write_preset(
     capacity = {split: dataset.capacity(split) for split in SPLITS}
     overrides = {k: v for k, v in (overrides or {}).items() if k in dataset.knobs}
     manifest = {
-        "primbench_version": package_version(),
+        "primbench_version": __version__,
         "preset": dataset.preset.name,
         "primitive": dataset.preset.primitive,
         "variant": dataset.preset.variant,

@@ -15,7 +15,6 @@ twin score the same items; the built splits are cached per process so the twin d
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -59,32 +58,16 @@ def preset_splits(
 
 def knobs_for(preset: str, knobs: dict) -> dict:
     """The subset of `knobs` that `preset`'s primitive has; a knob no primitive has is an error."""
-    from primbench.primitives.knobs import did_you_mean
-    from primbench.primitives.registry import PRIMITIVES, get_preset
+    from primbench.primitives.registry import PRESETS, route_knobs
 
-    if not knobs:
-        return {}
-    known_by_primitive = {name: _knob_names(primitive) for name, primitive in PRIMITIVES.items()}
-    every_knob = set().union(*known_by_primitive.values())
-    for knob in knobs:
-        if knob not in every_knob:
-            raise PrimitiveError(
-                f"unknown knob {knob!r} in --metadata knobs; {did_you_mean(knob, sorted(every_knob))} "
-                "(`primbench list` shows every knob)"
-            )
-    mine = known_by_primitive[get_preset(preset).primitive]
-    return {knob: value for knob, value in knobs.items() if knob in mine}
-
-
-def _knob_names(primitive) -> set[str]:
-    return {field.name for field in dataclasses.fields(primitive.Config)} - {"seed", "size"}
+    return route_knobs(knobs, [preset], known_in=list(PRESETS), where="in --metadata knobs")[preset]
 
 
 @functools.lru_cache(maxsize=64)
 def _generated_rows(
     preset: str, n: int | None, n_train: int | None, seed: int, knob_items: tuple
 ) -> dict[str, tuple[dict, ...]]:
-    """Counts left as None take the default, cut to what a small knob space holds (PSM's test split: ~27)."""
+    """Counts left as None take the default, cut to what a small knob space holds (PSM's test split: 19)."""
     from primbench.primitives.registry import build_dataset
 
     dataset = build_dataset(preset, seed, overrides=dict(knob_items) or None)
@@ -152,6 +135,6 @@ def _as_dict(knobs: Any) -> dict:
             knobs = None
     if not isinstance(knobs, dict):
         raise PrimitiveError(
-            '--metadata knobs must map knob names to values, e.g. --metadata \'{"knobs": {"num_vars": 3}}\''
+            '--metadata knobs must map knob names to values, e.g. --metadata \'{"knobs": {"chains": 3}}\''
         )
     return knobs

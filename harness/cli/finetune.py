@@ -6,6 +6,10 @@ from pathlib import Path
 
 import click
 
+from primbench.harness.evaluation.finetune import FinetuneConfig
+
+DEFAULTS = FinetuneConfig()  # the protocol's defaults live in one place: the dataclass
+
 
 @click.command(name="finetune")
 @click.argument("model", type=click.Path(path_type=Path))
@@ -19,7 +23,7 @@ import click
 )
 @click.option(
     "--n-train",
-    default=64,
+    default=DEFAULTS.n_train,
     show_default=True,
     type=int,
     help="Training examples in the mixture, over all tasks together (the paper used 64).",
@@ -27,18 +31,24 @@ import click
 @click.option(
     "--seeds",
     "seed_count",
-    default=3,
+    default=len(DEFAULTS.seeds),
     show_default=True,
     type=int,
     help="Independent runs (seeds 0..N-1); accuracy is reported as mean and std over them.",
 )
-@click.option("--steps", default=48, show_default=True, type=int, help="AdamW steps per run.")
+@click.option("--steps", default=DEFAULTS.steps, show_default=True, type=int, help="AdamW steps per run.")
 @click.option(
-    "--lr", default=1e-4, show_default=True, type=float, help="Constant learning rate (1e-3 suits the tiny models)."
+    "--lr",
+    default=DEFAULTS.lr,
+    show_default=True,
+    type=float,
+    help="Constant learning rate (1e-3 suits the tiny models).",
 )
-@click.option("--batch-size", default=8, show_default=True, type=int, help="Examples per step.")
-@click.option("--shots", default=0, show_default=True, type=int, help="Demonstrations when scoring the copy.")
-@click.option("--limit", default=100, show_default=True, type=int, help="Test items scored per task.")
+@click.option("--batch-size", default=DEFAULTS.batch_size, show_default=True, type=int, help="Examples per step.")
+@click.option(
+    "--shots", default=DEFAULTS.shots, show_default=True, type=int, help="Demonstrations when scoring the copy."
+)
+@click.option("--limit", default=DEFAULTS.limit, show_default=True, type=int, help="Test items scored per task.")
 @click.option(
     "--out",
     "out_dir",
@@ -69,9 +79,9 @@ def command(
       primbench finetune runs/tiny/runs/midas/final --tasks prim_variable_assignment_d1_math --n-train 32
       primbench finetune path/to/hf_model --seeds 5 --steps 100 --lr 3e-4 --limit 200
     """
+    from primbench.atomic import write_json
     from primbench.harness.errors import HarnessError
-    from primbench.harness.evaluation.finetune import FinetuneConfig, finetune_checkpoint
-    from primbench.harness.reports.report import write_json
+    from primbench.harness.evaluation.finetune import finetune_checkpoint
 
     if seed_count < 1:
         raise HarnessError(f"--seeds must be at least 1, got {seed_count}")

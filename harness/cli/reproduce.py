@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-PRESET_NAMES = ("micro", "tiny", "small", "base", "1b")
+from primbench.harness.reproduce.presets import PRESETS
 
 
 @click.command(name="reproduce")
 @click.option(
     "--preset",
     required=True,
-    type=click.Choice(PRESET_NAMES),
+    type=click.Choice(list(PRESETS)),
     help="Model size and evaluation budget; trains model_zoo/configs/<preset>-<method>.yaml.",
 )
 @click.option(

@@ -8,38 +8,17 @@ is not distinguishable from chance with the number of items scored: a tiny model
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import jinja2
 
+from primbench.atomic import write_text
+from primbench.harness.analysis.similarity import SimilarityResult
 from primbench.harness.reports import plots
+from primbench.model_zoo.config import METHODS
 
-METHODS = ("baseline", "gradstack", "midas")
 Z_95 = 1.96  # two-sided 95% normal quantile, for "is this accuracy distinguishable from chance?"
-
-
-def write_text(text: str, path: str | Path) -> Path:
-    """Write text atomically: a temporary file in the same folder, then a rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return target
-
-
-def write_json(data, path: str | Path) -> Path:
-    """Atomic, stable JSON: sorted keys would reorder tasks, so key order is the caller's and indentation fixed."""
-    return write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", path)
 
 
 def chance_margin(chance: float, n: int) -> float:
@@ -105,7 +84,9 @@ def table_context(results: dict) -> dict:
                 "finetuned_mean": mean_accuracy(
                     {task: row["cells"][method]["finetuned"] for task, row in zip(tasks, rows)}
                 ),
-                "neighbour_similarity": _neighbour_mean(model.get("similarity")),
+                "neighbour_similarity": SimilarityResult(**model["similarity"]).neighbour_mean()
+                if model.get("similarity")
+                else None,
             }
         )
     items = [cell["fewshot_n"] for row in rows for cell in row["cells"].values() if cell["fewshot_n"]]
@@ -206,13 +187,6 @@ def _protocol_accuracies(model: dict, protocol: str) -> dict[str, float]:
     if protocol == "fewshot":
         return {task: cell["accuracy"] for task, cell in model.get("fewshot", {}).get("accuracy", {}).items()}
     return {task: cell["mean"] for task, cell in model.get("finetuned", {}).items()}
-
-
-def _neighbour_mean(similarity: dict | None) -> float | None:
-    if not similarity or len(similarity["matrix"]) < 2:
-        return None
-    matrix = similarity["matrix"]
-    return sum(matrix[i][i + 1] for i in range(len(matrix) - 1)) / (len(matrix) - 1)
 
 
 def _pct(value: float | None) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from primbench.harness.analysis.similarity import block_similarity, load_causal_lm
+from primbench.harness.analysis.similarity import block_similarity
 from primbench.harness.errors import HarnessError
+from primbench.harness.evaluation.evaluate import score_tasks
 from primbench.harness.evaluation.finetune import FinetuneConfig, finetune
+from primbench.harness.evaluation.models import load_causal_lm
 from primbench.model_zoo.train import validation_loss
-from primbench.tasks.selection import chance_level, expand_tasks, score_tasks
+from primbench.tasks.selection import chance_level, expand_tasks
 
 CHANCE_ITEMS = 500
 # Numbers from model_zoo's summary.json that the tables report.

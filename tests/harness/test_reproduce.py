@@ -18,11 +18,11 @@ from primbench.harness.reproduce import pipeline as reproduce_module
 from primbench.harness.reproduce import stages as reproduce_models
 from primbench.harness.reproduce.pipeline import parse_checkpoints, reproduce
 from primbench.harness.reproduce.stages import evenly_spaced
+from primbench.model_zoo.config import METHODS
 from primbench.primitives.registry import PAPER_SUITE, PRESETS, build_dataset
 from primbench.tasks.data import DEFAULT_SEED
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-METHODS = ("baseline", "gradstack", "midas")
 PAPER_TASKS = [f"prim_{preset}" for preset in PAPER_SUITE]
 
 
@@ -167,9 +167,10 @@ def test_given_checkpoints_are_measured_without_training(micro, monkeypatch, tmp
 
 
 def test_the_command_offers_exactly_the_library_presets():
-    from primbench.harness.cli.reproduce import PRESET_NAMES
+    from primbench.harness.cli.reproduce import command
 
-    assert PRESET_NAMES == tuple(reproduce_module.PRESETS)
+    preset = next(option for option in command.params if option.name == "preset")
+    assert list(preset.type.choices) == list(reproduce_module.PRESETS)
 
 
 def test_parse_checkpoints_and_spacing():

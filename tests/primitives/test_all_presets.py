@@ -233,3 +233,13 @@ def test_editing_a_record_does_not_change_later_records():
     first["meta"]["operands"].append(99)
     first["meta"]["result"] = -1
     assert dataset.record("train", 0) == build_dataset("arithmetic_psm", 0).record("train", 0)
+
+
+def test_score_uses_the_records_own_primitive(monkeypatch):
+    record = build_dataset("arithmetic_psm", seed=0).record("test", 0)
+    calls = []
+    monkeypatch.setattr(PRIMITIVES["arithmetic"], "score", lambda prediction, rec: calls.append(prediction) or True)
+    assert primitives.score("anything", record) is True
+    assert calls == ["anything"]
+    with pytest.raises(PrimitiveError, match="unknown primitive 'nope'"):
+        primitives.score("1", {**record, "primitive": "nope"})
