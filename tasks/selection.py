@@ -1,35 +1,75 @@
-"""What the fine-tuned protocol and the reproduction need to know about tasks: members, presets, chance, scores.
+"""Which tasks a request names, which presets they score, their chance level and the fine-tuning mixture.
 
-Groups are expanded by `tasks.registry.group_members`, which also writes the group YAML that lm-eval reads (one
-source of truth), presets come from task names (`prim_<preset>[_gen]`), and scoring goes through `harness.evaluate`, the same path as `primbench
-eval`, so a fine-tuned accuracy and a few-shot accuracy are measured identically.
+The harness reaches primitive data through here and `primbench.tasks.data` only. Names resolve against
+`primbench.tasks.registry`, the module that writes the YAML lm-eval reads (one source of truth, so no TaskManager
+is needed to expand a request), and presets come from task names (`prim_<preset>[_gen]`).
 """
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import re
 from collections import Counter
+from collections.abc import Sequence
 
-from primbench.harness.errors import HarnessError
+from primbench.primitives.errors import PrimitiveError
+from primbench.tasks.data import DEFAULT_SEED, DEFAULT_TRAIN_ITEMS
 
 # The answer shapes a blind guesser can pick from the prompt: integers, or single words.
 NUMBER = re.compile(r"-?\d+")
 WORD = re.compile(r"[A-Za-z]+")
 
 
-def expand_tasks(requested: list[str] | tuple[str, ...]) -> list[str]:
+def resolve_task_names(requested: Sequence[str]) -> list[str]:
+    """Expand commas and globs (`prim_variable_*`); an unknown name raises with the nearest registered names."""
+    from primbench.tasks.registry import expected_names
+
+    tasks, groups = expected_names()
+    known = tasks + groups
+    names: list[str] = []
+    for item in requested:
+        for name in (part.strip() for part in item.split(",")):
+            if not name:
+                continue
+            matches = fnmatch.filter(known, name) if any(ch in name for ch in "*?[") else [name] * (name in known)
+            if not matches:
+                near = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+                hint = f"did you mean {', '.join(near)}?" if near else "`primbench list` shows the presets"
+                raise PrimitiveError(f"unknown task or group {name!r}; {hint} (tasks are named prim_<preset>)")
+            names.extend(match for match in matches if match not in names)
+    if not names:
+        raise PrimitiveError("no task given; e.g. --tasks reasoning_primitives")
+    return names
+
+
+def expand_tasks(requested: Sequence[str]) -> list[str]:
     """Task names with globs resolved and groups replaced by their member tasks, in order, without repeats."""
-    from primbench.harness.evaluation.evaluate import resolve_task_names, task_manager
     from primbench.tasks.registry import group_members
 
-    names = resolve_task_names(list(requested), task_manager())
     groups = group_members()
     expanded: list[str] = []
-    for name in names:
+    for name in resolve_task_names(requested):
         for member in groups.get(name, [name]):
             if member not in expanded:
                 expanded.append(member)
     return expanded
+
+
+def check_each_task_once(names: Sequence[str]) -> None:
+    """lm-eval refuses a task that two requested names both contain (a group and its member, two groups)."""
+    from primbench.tasks.registry import group_members
+
+    groups = group_members()
+    seen: dict[str, str] = {}
+    for name in names:
+        for member in groups.get(name, [name]):
+            if member in seen:
+                raise PrimitiveError(
+                    f"task {member} is asked for twice (in {seen[member]} and in {name}); "
+                    "lm-eval scores each task once, so drop one of them"
+                )
+            seen[member] = name
 
 
 def preset_of(task: str) -> str:
@@ -39,7 +79,7 @@ def preset_of(task: str) -> str:
     for candidate in (task.removeprefix("prim_"), task.removeprefix("prim_").removesuffix("_gen")):
         if candidate in PRESETS:
             return candidate
-    raise HarnessError(
+    raise PrimitiveError(
         f"task {task!r} is not a primitive task (names are prim_<preset>); `primbench list` shows the presets"
     )
 
@@ -62,7 +102,6 @@ def chance_level(task: str, n: int, seed: int | None = None) -> float:
     only learned the format behaves on copying and look-up primitives.
     """
     from primbench.primitives.registry import build_dataset
-    from primbench.tasks.data import DEFAULT_SEED
 
     dataset = build_dataset(preset_of(task), DEFAULT_SEED if seed is None else seed)
     capacity = dataset.capacity("test")
@@ -79,29 +118,28 @@ def chance_level(task: str, n: int, seed: int | None = None) -> float:
     return round(max(majority, guessed / len(records)), 4)
 
 
-def score_tasks(
-    model, tokenizer, tasks: list[str], shots: int, limit: int | None, batch_size: int = 16
-) -> dict[str, dict]:
-    """{task: {"accuracy", "stderr", "n"}} of an in-memory model through `harness.evaluate`."""
-    from primbench.harness.evaluation.evaluate import evaluate
+def training_mixture(presets: list[str], n_train: int, seed: int, data_seed: int = DEFAULT_SEED) -> list[dict]:
+    """`n_train` train-split records spread evenly over `presets` (the first presets take the remainder).
 
-    result = evaluate(
-        model,
-        tasks,
-        shots=shots,
-        limit=limit,
-        tokenizer=tokenizer,
-        batch_size=batch_size,
-        log_samples=False,
-        quiet=True,
-    )
-    return {
-        task: {
-            "accuracy": score.accuracy,
-            "stderr": score.stderr,
-            "n": score.n,
-            "truncated": result.truncated.get(task, 0),
-        }
-        for task, score in result.tasks.items()
-        if task in tasks
-    }
+    Each seed reads its own window of the train split, after the few-shot pool, so the runs see different
+    examples. A preset with few distinct problems (PSM has 65 train items) wraps around its split instead.
+    """
+    from primbench.primitives.registry import build_dataset
+
+    if n_train < len(presets):
+        raise PrimitiveError(
+            f"--n-train {n_train} is smaller than the {len(presets)} tasks in the mixture; "
+            f"use at least {len(presets)} or fewer tasks"
+        )
+    share, extra = divmod(n_train, len(presets))
+    mixture = []
+    for position, preset in enumerate(presets):
+        count = share + (1 if position < extra else 0)
+        dataset = build_dataset(preset, data_seed)
+        capacity = dataset.capacity("train")
+        if capacity is None:
+            indices = range(DEFAULT_TRAIN_ITEMS + seed * count, DEFAULT_TRAIN_ITEMS + (seed + 1) * count)
+        else:
+            indices = [(seed * count + offset) % capacity for offset in range(count)]
+        mixture.extend(dataset.record("train", index) for index in indices)
+    return mixture

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from primbench.harness.errors import HarnessError
+from primbench.harness.evaluation.models import load_causal_lm
 
 # Where well-known decoder families keep their layer list; other models are searched for one (see `decoder_layers`).
 KNOWN_LAYER_PATHS = ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers", "transformer.blocks")
@@ -40,26 +41,6 @@ class SimilarityResult:
         """Mean similarity of adjacent blocks: one number that separates looped-like models from the rest."""
         pairs = [self.matrix[i][i + 1] for i in range(len(self.matrix) - 1)]
         return sum(pairs) / len(pairs) if pairs else None
-
-
-def load_causal_lm(path: str | Path, what: str = "checkpoint"):
-    """Load a Hugging Face causal LM from a local folder in float32, turning every failure into one clear line."""
-    from transformers import AutoModelForCausalLM
-
-    folder = Path(path)
-    if not (folder / "config.json").is_file():
-        raise HarnessError(
-            f"{what} {str(path)!r} is not a Hugging Face folder (no config.json there); "
-            "pass a folder written by save_pretrained, e.g. runs/tiny/runs/midas/final"
-        )
-    try:
-        return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    except (ValueError, OSError, KeyError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise HarnessError(
-            f"cannot load {what} {str(path)!r} as a causal language model ({reason[:200]}); "
-            "pass a decoder checkpoint such as a Llama, Qwen2, Mistral or GPT-2 folder"
-        ) from None
 
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:

@@ -38,9 +38,9 @@ def command(checkpoint: Path, block_size: int, out_path: Path, json_path: Path |
       primbench similarity runs/tiny/runs/midas/final --block-size 2 --out midas.png
       primbench similarity ~/.cache/primbench/models/smollm2-135m-instruct --block-size 5 --json sim.json
     """
+    from primbench.atomic import write_json
     from primbench.harness.analysis.similarity import checkpoint_similarity
     from primbench.harness.reports.plots import plot_similarity
-    from primbench.harness.reports.report import write_json
 
     result = checkpoint_similarity(checkpoint, block_size)
     title = f"{checkpoint.name or checkpoint}: {result.architecture}, {result.num_layers} layers"

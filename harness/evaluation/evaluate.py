@@ -8,21 +8,23 @@ with one accuracy and stderr per task and group plus lm-eval's raw results. `wri
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import difflib
-import fnmatch
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from primbench.harness.errors import HarnessError, user_error_types
+from primbench.atomic import write_text
+from primbench.harness.errors import HarnessError
 from primbench.harness.evaluation.models import check_model_source, check_tokenizer, load_model_error, load_tokenizer
+from primbench.tasks.selection import check_each_task_once, resolve_task_names
 
 DEFAULT_TASKS = ("reasoning_primitives",)
 DEFAULT_SEED = 1234
 HF_MODEL_TYPES = ("hf", "hf-auto", "huggingface")  # lm-eval's names for its transformers backend
 # (metric, filter) that is the headline number of each scoring; lm-eval keys results as "metric,filter".
+QUIET_LOGGERS = ("lm_eval", "lm-eval", "transformers", "datasets")
 HEADLINE = {"loglikelihood": ("acc", "none"), "generate_until": ("exact_match", "strict-match")}
 
 
@@ -89,25 +91,6 @@ def task_manager(metadata: dict | None = None):
     return TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata or None)
 
 
-def resolve_task_names(requested: Sequence[str], manager) -> list[str]:
-    """Expand commas and globs (`prim_variable_*`); an unknown name raises with the nearest registered names."""
-    known = manager.all_tasks
-    names: list[str] = []
-    for item in requested:
-        for name in (part.strip() for part in item.split(",")):
-            if not name:
-                continue
-            matches = fnmatch.filter(known, name) if any(ch in name for ch in "*?[") else [name] * (name in known)
-            if not matches:
-                near = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-                hint = f"did you mean {', '.join(near)}?" if near else "`primbench list` shows the presets"
-                raise HarnessError(f"unknown task or group {name!r}; {hint} (tasks are named prim_<preset>)")
-            names.extend(match for match in matches if match not in names)
-    if not names:
-        raise HarnessError("no task given; e.g. --tasks reasoning_primitives")
-    return names
-
-
 def evaluate(
     model,
     tasks: Sequence[str] = DEFAULT_TASKS,
@@ -133,26 +116,68 @@ def evaluate(
     `metadata` sets the data (`n`, `n_train`, `seed`, `knobs`, `data`; see tasks/data.py). `seed` fixes the
     few-shot draw. Accuracy stderrs are closed-form (bootstrap_iters=0 turns every stderr off).
     """
-    from lm_eval import simple_evaluate
-
     if shots < 0:
         raise HarnessError(f"--shots must be 0 or more, not {shots}")
     if limit is not None and limit < 1:
         raise HarnessError(f"--limit must be 1 or more, not {limit}")
-    if quiet:
-        for name in ("lm_eval", "lm-eval", "transformers", "datasets"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+    with quiet_loggers(quiet):
+        return _evaluate(
+            model,
+            tasks,
+            shots,
+            limit,
+            tokenizer,
+            batch_size,
+            device,
+            dtype,
+            model_type,
+            model_args,
+            metadata,
+            seed,
+            log_samples,
+            bootstrap_iters,
+        )
+
+
+@contextlib.contextmanager
+def quiet_loggers(quiet: bool):
+    """Lower lm-eval's, transformers' and datasets' loggers to errors for the block, then restore them."""
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS] if quiet else []
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _evaluate(
+    model,
+    tasks,
+    shots,
+    limit,
+    tokenizer,
+    batch_size,
+    device,
+    dtype,
+    model_type,
+    model_args,
+    metadata,
+    seed,
+    log_samples,
+    bootstrap_iters,
+) -> EvalResult:
+    from lm_eval import simple_evaluate
+
     # cheap checks first: a typo should not cost a model load
     if isinstance(model, (str, Path)) and model_type in HF_MODEL_TYPES:
         check_model_source(str(model))
     manager = task_manager(metadata)
-    names = resolve_task_names(tasks, manager)
-    try:
-        loaded = manager.load(names)
-    except ValueError as error:  # lm-eval refuses a task named twice, e.g. in two requested groups
-        if isinstance(error, user_error_types()):
-            raise
-        raise HarnessError(f"{error}; ask for each task once") from None
+    names = resolve_task_names(tasks)
+    check_each_task_once(names)
+    loaded = manager.load(names)
     _check_fewshot_pools(loaded["tasks"], shots)
     _size_generation(loaded["tasks"])
     lm = _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args)
@@ -319,7 +344,6 @@ def write_outputs(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     from lm_eval.utils import handle_non_serializable
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     summary = {key: value for key, value in result.raw.items() if key != "samples"}
     texts = {
         "results.json": json.dumps(summary, indent=2, default=handle_non_serializable, ensure_ascii=False),
@@ -331,13 +355,7 @@ def write_outputs(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
             json.dumps(_as_saved_by_lm_eval(sample), default=handle_non_serializable, ensure_ascii=False) + "\n"
             for sample in samples
         )
-    written = {}
-    for name, text in texts.items():
-        scratch = out / f".{name}.tmp"
-        scratch.write_text(text)
-        scratch.replace(out / name)
-        written[name] = out / name
-    return written
+    return {name: write_text(text, out / name) for name, text in texts.items()}
 
 
 def _as_saved_by_lm_eval(sample: dict) -> dict:
@@ -354,4 +372,30 @@ def _as_saved_by_lm_eval(sample: dict) -> dict:
         "resps": sanitize_list(sample["resps"]),
         "filtered_resps": sanitize_list(sample["filtered_resps"]),
         "target": str(sample["target"]),
+    }
+
+
+def score_tasks(
+    model, tokenizer, tasks: list[str], shots: int, limit: int | None, batch_size: int = 16
+) -> dict[str, dict]:
+    """{task: {"accuracy", "stderr", "n"}} of an in-memory model through `harness.evaluate`."""
+    result = evaluate(
+        model,
+        tasks,
+        shots=shots,
+        limit=limit,
+        tokenizer=tokenizer,
+        batch_size=batch_size,
+        log_samples=False,
+        quiet=True,
+    )
+    return {
+        task: {
+            "accuracy": score.accuracy,
+            "stderr": score.stderr,
+            "n": score.n,
+            "truncated": result.truncated.get(task, 0),
+        }
+        for task, score in result.tasks.items()
+        if task in tasks
     }

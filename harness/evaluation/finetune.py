@@ -16,13 +16,15 @@ from __future__ import annotations
 import copy
 import statistics
 from dataclasses import asdict, dataclass, field
-
-import torch
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING
 
 from primbench.harness.errors import HarnessError
-from primbench.tasks.data import DEFAULT_SEED, DEFAULT_TRAIN_ITEMS
-from primbench.tasks.selection import expand_tasks, presets_of, score_tasks
+from primbench.harness.evaluation.evaluate import score_tasks
+from primbench.tasks.data import DEFAULT_SEED
+from primbench.tasks.selection import expand_tasks, presets_of, training_mixture
+
+if TYPE_CHECKING:
+    import torch
 
 IGNORE_INDEX = -100  # label value that the causal-LM loss skips (prompt and padding positions)
 STOP = "\n"  # the generation tasks stop at a newline; tuning on it teaches the model to end its answer
@@ -86,33 +88,6 @@ def mean_over_tasks(tasks: dict[str, dict]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def training_mixture(presets: list[str], n_train: int, seed: int, data_seed: int = DEFAULT_SEED) -> list[dict]:
-    """`n_train` train-split records spread evenly over `presets` (the first presets take the remainder).
-
-    Each seed reads its own window of the train split, after the few-shot pool, so the runs see different
-    examples. A preset with few distinct problems (PSM has 65 train items) wraps around its split instead.
-    """
-    from primbench.primitives.registry import build_dataset
-
-    if n_train < len(presets):
-        raise HarnessError(
-            f"--n-train {n_train} is smaller than the {len(presets)} tasks in the mixture; "
-            f"use at least {len(presets)} or fewer tasks"
-        )
-    share, extra = divmod(n_train, len(presets))
-    mixture = []
-    for position, preset in enumerate(presets):
-        count = share + (1 if position < extra else 0)
-        dataset = build_dataset(preset, data_seed)
-        capacity = dataset.capacity("train")
-        if capacity is None:
-            indices = range(DEFAULT_TRAIN_ITEMS + seed * count, DEFAULT_TRAIN_ITEMS + (seed + 1) * count)
-        else:
-            indices = [(seed * count + offset) % capacity for offset in range(count)]
-        mixture.extend(dataset.record("train", index) for index in indices)
-    return mixture
-
-
 def encode_example(record: dict, tokenizer) -> tuple[list[int], list[int]]:
     """(input ids, labels) with the prompt masked out, split the way lm-eval splits context and continuation."""
     context = tokenizer.encode(record["prompt"], add_special_tokens=False)
@@ -125,6 +100,8 @@ def encode_example(record: dict, tokenizer) -> tuple[list[int], list[int]]:
 
 def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-pad a batch; padding is masked from attention and from the loss."""
+    import torch
+
     width = max(len(ids) for ids, _ in examples)
     input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
@@ -138,6 +115,9 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[st
 
 def tune_copy(model, tokenizer, records: list[dict], config: FinetuneConfig, seed: int, progress: bool = False):
     """A fine-tuned deep copy of `model`; the original is left untouched."""
+    import torch
+    from tqdm.auto import tqdm
+
     torch.manual_seed(seed)
     order = torch.Generator().manual_seed(seed)
     examples = [encode_example(record, tokenizer) for record in records]
@@ -200,8 +180,7 @@ def finetune_checkpoint(
     path, tasks: list[str], config: FinetuneConfig = FinetuneConfig(), progress: bool = True
 ) -> FinetuneResult:
     """`finetune` of a Hugging Face folder on disk (loaded once; each seed tunes its own copy)."""
-    from primbench.harness.analysis.similarity import load_causal_lm
-    from primbench.harness.evaluation.models import check_model_source, load_tokenizer
+    from primbench.harness.evaluation.models import check_model_source, load_causal_lm, load_tokenizer
 
     config.validate()
     check_model_source(str(path))

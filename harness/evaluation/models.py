@@ -85,10 +85,38 @@ def check_tokenizer(tokenizer, where: str):
     return tokenizer
 
 
-def load_model_error(model: str, error: BaseException) -> HarnessError:
-    """One line for a model folder whose weights transformers could not read."""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return HarnessError(
-        f"could not load the model in {model!r} ({message[:200]}); "
-        "the weights may be truncated or from another architecture: re-save with `save_pretrained`"
-    )
+def load_causal_lm(path: str | Path, what: str = "checkpoint"):
+    """Load a Hugging Face causal LM from a local folder in float32, turning every failure into one clear line."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
+        raise HarnessError(
+            f"{what} {str(path)!r} is not a Hugging Face folder (no config.json there); "
+            "pass a folder written by save_pretrained, e.g. runs/tiny/runs/midas/final"
+        )
+    try:
+        return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    except Exception as error:  # noqa: BLE001 - transformers reports bad folders with many exception types
+        raise load_model_error(str(path), error, what) from None
+
+
+def load_model_error(model: str, error: BaseException, what: str = "model") -> HarnessError:
+    """One line for a model folder transformers could not load, naming the real cause and its fix."""
+    message = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    kind = type(error).__name__
+    lowered = message.lower()
+    if kind in ("SafetensorError", "HeaderTooLarge") or "deserializ" in lowered or "incomplete metadata" in lowered:
+        fix = "its weights file is truncated or corrupt: copy it again or re-save with `save_pretrained`"
+    elif "unrecognized configuration class" in lowered:
+        fix = "it is not a causal (decoder) language model: pass a Llama, Qwen2, Gemma, GPT-2 or similar folder"
+    elif "does not recognize this architecture" in lowered or "unrecognized model" in lowered:
+        fix = "this transformers does not know its architecture: upgrade transformers or convert the checkpoint"
+    elif "size mismatch" in lowered or "shape" in lowered:
+        fix = "its weights do not match config.json: re-save config and weights together with `save_pretrained`"
+    elif isinstance(error, ImportError):
+        fix = "it needs a package that is not installed: install it and retry"
+    else:
+        fix = "check the folder's config.json and weights, or re-save them with `save_pretrained`"
+    return HarnessError(f"could not load {what} {model!r} ({kind}: {message}); {fix}")

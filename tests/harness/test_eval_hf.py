@@ -170,7 +170,7 @@ BAD_FOLDERS = {
     "no weights": (lambda f: (f / "model.safetensors").unlink(), "holds no weights"),
     "truncated weights": (
         lambda f: (f / "model.safetensors").write_bytes((f / "model.safetensors").read_bytes()[:1000]),
-        "could not load the model",
+        "its weights file is truncated or corrupt",
     ),
 }
 
@@ -200,7 +200,10 @@ def test_a_tokenizer_without_eos_is_refused(tmp_path):
         (["-t", TASKS[0], "--batch-size", "zero"], "--batch-size must be `auto` or a whole number"),
         (["-t", TASKS[0], "--metadata", '{"n": 4'], "--metadata is not valid JSON"),
         (["-t", TASKS[0], "--metadata", '{"knobs": {"chians": 2}}'], "unknown knob 'chians'"),
-        (["-t", "reasoning_primitives,prim_variable_assignment_d0_math"], "ask for each task once"),
+        (
+            ["-t", "reasoning_primitives,prim_variable_assignment_d0_math"],
+            "task prim_variable_assignment_d0_math is asked for twice (in reasoning_primitives and in prim_variable_assignment_d0_math)",
+        ),
         (["-t", TASKS[0], "--model-type", "no-such-backend"], "unknown --model-type"),
     ],
 )

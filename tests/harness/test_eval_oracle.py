@@ -75,3 +75,18 @@ def test_lm_eval_verdicts_equal_primitives_score_on_the_same_outputs():
     # the flexible pipeline also forgives the trailing period, and only that
     assert all(lm_eval_says == (ours or index % 5 == 2) for index, lm_eval_says, ours in verdicts["flexible-extract"])
     assert result.accuracy("prim_variable_assignment_d1_math_gen") == 6 / 15
+
+
+def test_quiet_lowers_the_loggers_only_while_it_runs():
+    import logging
+
+    from primbench.harness.evaluation.evaluate import QUIET_LOGGERS
+
+    before = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    logging.getLogger("transformers").setLevel(logging.INFO)
+    before["transformers"] = logging.INFO
+    try:
+        evaluate(solver_model(), ["prim_arithmetic_psm"], shots=0, limit=2, quiet=True)
+        assert {name: logging.getLogger(name).level for name in QUIET_LOGGERS} == before
+    finally:
+        logging.getLogger("transformers").setLevel(logging.NOTSET)

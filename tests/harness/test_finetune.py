@@ -10,18 +10,19 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from primbench.harness.cli import main
 from primbench.harness.errors import HarnessError
+from primbench.harness.evaluation.evaluate import score_tasks
 from primbench.harness.evaluation.finetune import (
     IGNORE_INDEX,
     FinetuneConfig,
     encode_example,
     finetune,
-    training_mixture,
     tune_copy,
 )
 from primbench.model_zoo.tokenizer import train_tokenizer
+from primbench.primitives.errors import PrimitiveError
 from primbench.primitives.registry import PAPER_SUITE, build_dataset
 from primbench.tasks.data import DEFAULT_SEED
-from primbench.tasks.selection import chance_level, score_tasks
+from primbench.tasks.selection import chance_level, training_mixture
 
 EASY_TASK = "prim_induction_copy_digits"
 
@@ -80,7 +81,7 @@ def test_the_mixture_spreads_examples_and_never_touches_the_test_split():
 
 
 def test_the_mixture_needs_one_example_per_task():
-    with pytest.raises(HarnessError, match="--n-train 2 is smaller than the 3 tasks"):
+    with pytest.raises(PrimitiveError, match="--n-train 2 is smaller than the 3 tasks"):
         training_mixture(["arithmetic_psm", "induction_copy_digits", "variable_assignment_d0_math"], 2, 0)
 
 

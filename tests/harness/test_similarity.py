@@ -128,11 +128,11 @@ def test_cli_writes_a_valid_heatmap_and_the_matrix(tmp_path):
     [
         (
             lambda folder: T5Config(num_layers=2, d_model=8, d_ff=16, num_heads=2, d_kv=4).save_pretrained(folder),
-            "cannot load checkpoint",
+            "it is not a causal (decoder) language model",
         ),
         (
             lambda folder: (folder / "config.json").write_text('{"model_type": "no-such-architecture"}'),
-            "cannot load checkpoint",
+            "does not know its architecture",
         ),
         (lambda folder: None, "is not a Hugging Face folder (no config.json there)"),
     ],

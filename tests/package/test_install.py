@@ -1,0 +1,92 @@
+"""The project installs one import name, `primbench`; the folders' bare names belong to other PyPI projects."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[2]
+ROOMS = ("primitives", "tasks", "harness", "model_zoo")
+
+
+def _run_outside_the_repo(tmp_path, code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_bare_room_names_are_not_importable_outside_the_repo(tmp_path, room):
+    done = _run_outside_the_repo(tmp_path, f"import {room}")
+    assert done.returncode != 0 and "No module named" in done.stderr, done.stderr
+
+
+def test_every_room_imports_under_primbench_and_resolves_to_its_folder(tmp_path):
+    code = "; ".join(f"import primbench.{room} as m{i}; print(m{i}.__file__)" for i, room in enumerate(ROOMS))
+    done = _run_outside_the_repo(tmp_path, code)
+    assert done.returncode == 0, done.stderr
+    files = done.stdout.split()
+    assert files == [str(ROOT / room / "__init__.py") for room in ROOMS]
+
+
+def test_a_users_own_tasks_module_does_not_shadow_ours(tmp_path):
+    (tmp_path / "tasks.py").write_text("raise SystemExit('the user module was imported')\n")
+    (tmp_path / "harness.py").write_text("raise SystemExit('the user module was imported')\n")
+    done = _run_outside_the_repo(
+        tmp_path, "from primbench.tasks.registry import expected_names; print(len(expected_names()[0]))"
+    )
+    assert done.returncode == 0 and int(done.stdout) > 0, done.stderr
+
+
+def test_every_package_folder_is_listed_for_setuptools():
+    """A sub-folder with an __init__.py that pyproject does not list would be missing from the wheel."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"primbench"}
+    for room in ROOMS:
+        for init in (ROOT / room).rglob("__init__.py"):
+            found.add(".".join(("primbench", *init.parent.relative_to(ROOT).parts)))
+    assert found == listed
+
+
+def test_the_cli_entry_point_and_tasks_path_work_outside_the_repo(tmp_path):
+    primbench = Path(sys.executable).with_name("primbench")
+    help_text = subprocess.run([primbench, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert help_text.returncode == 0 and "primbench: reasoning primitives" in help_text.stdout
+    path = subprocess.run([primbench, "tasks-path"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert path.returncode == 0 and Path(path.stdout.strip()) == ROOT / "tasks"
+
+
+def test_lint_bans_the_bare_room_names(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("from tasks.data import load_preset\nimport harness\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), str(probe)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "`tasks` is banned: import primbench.tasks" in done.stdout
+    assert "`harness` is banned: import primbench.harness" in done.stdout
+
+
+@pytest.mark.slow
+def test_pypi_packages_named_tasks_and_harness_install_beside_primbench(tmp_path):
+    """PyPI's `tasks` and `harness` own those top-level names; with them importable, primbench still works."""
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), "tasks", "harness"],
+        check=True,
+        timeout=300,
+    )
+    code = (
+        "import tasks, harness, primbench.tasks, primbench.harness.cli; "
+        "from primbench.tasks.selection import expand_tasks; "
+        "print(tasks.__file__.startswith(%r), harness.__file__.startswith(%r), len(expand_tasks(['reasoning_primitives'])))"
+        % (str(site), str(site))
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site)}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "8"]
