@@ -21,6 +21,7 @@ EXPECTED_COMMANDS = [
     "train",
     "finetune",
     "similarity",
+    "sweep",
     "loop",
     "reproduce",
 ]
