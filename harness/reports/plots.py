@@ -61,11 +61,16 @@ def plot_similarity(matrix: list[list[float]], path: str | Path, title: str, blo
     return save_figure(figure, path)
 
 
-def plot_isoplot(curves: dict[str, list[tuple[float, float]]], path: str | Path, title: str) -> Path:
-    """Accuracy against validation loss over training, one line per method (the paper's isoplot).
+def plot_isoplot(
+    curves: dict[str, list[tuple[float, float]]],
+    path: str | Path,
+    title: str,
+    xlabel: str = "validation loss (lower is better, training runs left to right)",
+) -> Path:
+    """Accuracy against validation loss (or bits per byte) over training, one line per run (the paper's isoplot).
 
     The x axis is inverted so that training moves left to right; at equal loss a higher curve means a better
-    inductive bias, which is the comparison the paper draws.
+    inductive bias, which is the comparison the paper draws. `primbench reproduce` and `isoplot` both draw here.
     """
     figure, axes = plt.subplots(figsize=(5.6, 4.2))
     for method, points in curves.items():
@@ -78,7 +83,7 @@ def plot_isoplot(curves: dict[str, list[tuple[float, float]]], path: str | Path,
             color=METHOD_COLOURS.get(method),
         )
     axes.invert_xaxis()
-    axes.set_xlabel("validation loss (lower is better, training runs left to right)")
+    axes.set_xlabel(xlabel)
     axes.set_ylabel("mean few-shot accuracy over primitives")
     axes.set_title(title)
     axes.grid(alpha=0.3)

@@ -22,6 +22,7 @@ EXPECTED_COMMANDS = [
     "finetune",
     "similarity",
     "sweep",
+    "isoplot",
     "loop",
     "reproduce",
 ]
