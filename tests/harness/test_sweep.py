@@ -1,6 +1,8 @@
 """`primbench sweep`: one preset, knob values (or a grid), every model; CSV, plot, and refusals before loading."""
 
 import csv
+import json
+import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -136,3 +138,15 @@ def test_an_unknown_preset_and_a_missing_model_are_refused(tiny_model, tmp_path)
     assert result.exit_code == 2 and "unknown preset" in result.output
     result = run_sweep(tmp_path / "nowhere", "--preset", PRESET, "--knob", "depth=0", "--out", tmp_path / "o")
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_prompts_cut_by_a_short_context_are_warned_about(tiny_model, tmp_path):
+    short = tmp_path / "short"
+    shutil.copytree(tiny_model, short)
+    config = json.loads((short / "config.json").read_text())
+    (short / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 48}))
+    result = run_sweep(
+        short, "--preset", PRESET, "--knob", "depth=0", "--shots", "2", "--limit", "2", "--out", tmp_path / "out"
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: 2 of 2 prompts at depth=0 are longer than the context" in result.output
