@@ -188,6 +188,6 @@ def write_isoplot(points: list[IsoplotPoint], out_dir: str | Path, text_name: st
         curves,
         out / "isoplot.png",
         f"few-shot accuracy vs bits per byte on {text_name}",
-        xlabel=f"bits per byte on {text_name} (lower is better; training runs left to right)",
+        xlabel=f"bits per byte on {text_name} (lower is better)",
     )
     return written
