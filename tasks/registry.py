@@ -21,6 +21,9 @@ from primbench.tasks import TASKS_DIR
 # Bump a task's version when its data or scoring changes (and add a line to tasks/README.md's changelog).
 TASK_VERSION = 1.0
 GROUP_VERSION = 1.0
+# `_gen` twins and their groups: 1.1 made flexible-extract find the answer's shape (tasks/filters.py).
+GENERATION_TASK_VERSION = 1.1
+GENERATION_GROUP_VERSION = 1.1
 PAPER_GROUP = "reasoning_primitives"
 HEADER = "# Written by `python -m primbench.tasks.registry` from primbench.primitives.registry; edit that module, not this file.\n"
 # Longest answers are measured on this many items per split; max_gen_toks leaves room for the delimiter space
@@ -102,7 +105,7 @@ def render() -> dict[Path, str]:
                     "temperature": 0.0,
                     "max_gen_toks": max_gen_toks(preset_name),
                 },
-                "metadata": {"version": TASK_VERSION},
+                "metadata": {"version": GENERATION_TASK_VERSION},
             }
         )
     for name, tasks in group_members().items():
@@ -112,12 +115,16 @@ def render() -> dict[Path, str]:
 
 def _group(name: str, tasks: list[str], generation: bool) -> dict:
     """A group whose row is the plain mean of its tasks (the paper's "avg"), not weighted by item counts."""
-    metric = {"metric": "exact_match", "filter_list": ["strict-match"]} if generation else {"metric": "acc"}
+    metric = (
+        {"metric": "exact_match", "filter_list": ["strict-match", "flexible-extract"]}
+        if generation
+        else {"metric": "acc"}
+    )
     return {
         "group": name,
         "task": tasks,
         "aggregate_metric_list": [{**metric, "aggregation": "mean", "weight_by_size": False}],
-        "metadata": {"version": GROUP_VERSION},
+        "metadata": {"version": GENERATION_GROUP_VERSION if generation else GROUP_VERSION},
     }
 
 

@@ -94,8 +94,10 @@ def presets_of(tasks: list[str]) -> list[str]:
     return presets
 
 
-def chance_level(task: str, n: int, seed: int | None = None) -> float:
+def chance_level(task: str, n: int, seed: int | None = None, knobs: dict | None = None) -> float:
     """Accuracy a model reaches without reasoning, estimated on the first n test items of the task.
+
+    `knobs` overrides the preset's knobs as `--metadata knobs` does (a sweep's chance moves with its knob).
 
     The better of two blind guessers: always answering the most common answer, and picking uniformly among the
     distinct numbers (or words) in the prompt shaped like the answer, which is how an untrained model that has
@@ -103,7 +105,7 @@ def chance_level(task: str, n: int, seed: int | None = None) -> float:
     """
     from primbench.primitives.registry import build_dataset
 
-    dataset = build_dataset(preset_of(task), DEFAULT_SEED if seed is None else seed)
+    dataset = build_dataset(preset_of(task), DEFAULT_SEED if seed is None else seed, overrides=knobs)
     capacity = dataset.capacity("test")
     records = list(dataset.records("test", n if capacity is None else min(n, capacity)))
     if not records:

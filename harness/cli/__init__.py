@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "Pretrain a baseline, GradStack or MIDAS model from a config."),
     "finetune": ("finetune", "Fine-tune copies of a checkpoint on a small primitive mixture and score them."),
     "similarity": ("similarity", "Draw the block cosine-similarity heatmap of a decoder checkpoint."),
+    "sweep": ("sweep", "Score models on a preset at every value of its difficulty knobs; CSV and plot."),
+    "isoplot": ("isoplot", "Few-shot accuracy against bits per byte over the checkpoints of any runs."),
+    "loop": ("loop", "Write a checkpoint whose decoder runs a block of its layers several times (looping)."),
     "reproduce": ("reproduce", "Train baseline, GradStack and MIDAS, evaluate all three, write tables and plots."),
 }
 

@@ -59,6 +59,12 @@ def _metadata(text: str | None) -> dict | None:
 )
 @click.option("--seed", default=1234, show_default=True, type=int, help="Seed of the few-shot draw.")
 @click.option(
+    "--apply-chat-template",
+    is_flag=True,
+    help="Wrap prompts in the tokenizer's chat template, few-shot examples as turns (instruct models).",
+)
+@click.option("--system-instruction", default=None, help="System message put before the prompt (chat or plain).")
+@click.option(
     "--out",
     "out_dir",
     default=None,
@@ -77,19 +83,24 @@ def command(
     model_args: str | None,
     metadata: str | None,
     seed: int,
+    apply_chat_template: bool,
+    system_instruction: str | None,
     out_dir: Path | None,
 ) -> None:
     """Score MODEL (a Hugging Face folder) on primbench's lm-eval tasks and print accuracy per task and group.
 
     Every task has two scorings: `prim_<preset>` by loglikelihood (right when every answer token is the greedy
     choice) and `prim_<preset>_gen` by greedy generation and exact match. Groups: reasoning_primitives (the
-    paper's set), reasoning_primitives_gen, reasoning_primitives_<primitive>[_gen].
+    paper's set), reasoning_primitives_gen, reasoning_primitives_<primitive>[_gen]. Generation tasks also report
+    `flexible` (flexible-extract: the reply's first integer, or first words of the answer's length).
 
     \b
     Examples:
       primbench eval runs/tiny-midas/final --limit 100
       primbench eval runs/tiny-midas/final --tasks reasoning_primitives_gen --shots 0 --out results/tiny-midas
       primbench eval ~/.cache/primbench/models/smollm2-135m-instruct -t prim_variable_assignment_d0_code,prim_arithmetic_psm
+      primbench eval ~/.cache/primbench/models/smollm2-135m-instruct -t reasoning_primitives_gen --apply-chat-template \\
+          --system-instruction "Answer with the value only." --limit 30
       primbench eval my_model -t 'prim_variable_*' --metadata '{"n": 200, "seed": 7}' --device cuda --batch-size auto
     """
     from primbench.harness.evaluation.evaluate import evaluate, markdown_table, write_outputs
@@ -107,6 +118,8 @@ def command(
         metadata=_metadata(metadata),
         seed=seed,
         quiet=True,
+        apply_chat_template=apply_chat_template,
+        system_instruction=system_instruction,
     )
     click.echo(markdown_table(result), nl=False)
     for task, count in sorted(result.truncated.items()):

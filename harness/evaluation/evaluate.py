@@ -39,6 +39,7 @@ class Score:
     stderr: float | None
     n: int  # items scored (for a group: summed over its tasks)
     version: Any
+    flexible: float | None = None  # generation: exact match after the flexible-extract filter (tasks/filters.py)
 
 
 @dataclasses.dataclass
@@ -108,6 +109,8 @@ def evaluate(
     log_samples: bool = True,
     bootstrap_iters: int = 100_000,
     quiet: bool = False,
+    apply_chat_template: bool = False,
+    system_instruction: str | None = None,
 ) -> EvalResult:
     """Evaluate `model` on primbench tasks and groups, `shots`-shot from the train split, first `limit` items.
 
@@ -115,6 +118,8 @@ def evaluate(
     (pass `tokenizer` too; for scoring many checkpoints without reloading), or any lm-eval `LM` instance.
     `metadata` sets the data (`n`, `n_train`, `seed`, `knobs`, `data`; see tasks/data.py). `seed` fixes the
     few-shot draw. Accuracy stderrs are closed-form (bootstrap_iters=0 turns every stderr off).
+    `apply_chat_template` wraps prompts in the tokenizer's chat template, the few-shot examples as turns, after
+    `system_instruction` (lm-eval's own options, passed through).
     """
     if shots < 0:
         raise HarnessError(f"--shots must be 0 or more, not {shots}")
@@ -136,6 +141,8 @@ def evaluate(
             seed,
             log_samples,
             bootstrap_iters,
+            apply_chat_template=apply_chat_template,
+            system_instruction=system_instruction,
         )
 
 
@@ -168,6 +175,8 @@ def _evaluate(
     seed,
     log_samples,
     bootstrap_iters,
+    apply_chat_template=False,
+    system_instruction=None,
 ) -> EvalResult:
     from lm_eval import simple_evaluate
 
@@ -180,6 +189,8 @@ def _evaluate(
     loaded = manager.load(names)
     _check_fewshot_pools(loaded["tasks"], shots)
     _size_generation(loaded["tasks"])
+    if apply_chat_template:
+        _check_chat_template(model, tokenizer, model_type)
     lm = _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args)
     top_level = [loaded["groups"][name] if name in loaded["groups"] else loaded["tasks"][name] for name in names]
     # samples are always logged: they are what the truncation count reads; dropped below unless asked for
@@ -195,6 +206,9 @@ def _evaluate(
         numpy_random_seed=seed,
         torch_random_seed=seed,
         fewshot_random_seed=seed,
+        apply_chat_template=apply_chat_template,
+        fewshot_as_multiturn=apply_chat_template,
+        system_instruction=system_instruction,
     )
     truncated = _truncated_prompts(raw["samples"], lm)
     if not log_samples:
@@ -210,8 +224,22 @@ def _evaluate(
         "model_type": model_type,
         "model_args": model_args,
         "truncated": truncated,
+        "apply_chat_template": apply_chat_template,
+        "system_instruction": system_instruction,
     }
     return EvalResult(scores=_scores(raw, loaded), raw=raw, truncated=truncated)
+
+
+def _check_chat_template(model, tokenizer, model_type: str) -> None:
+    """Before any weights load: a model asked to chat must have a chat template (lm-eval would fail mid-run)."""
+    if isinstance(model, (str, Path)) and model_type in HF_MODEL_TYPES:
+        tokenizer = load_tokenizer(str(model))
+    if tokenizer is not None and not getattr(tokenizer, "chat_template", None):
+        where = model if isinstance(model, (str, Path)) else type(model).__name__
+        raise HarnessError(
+            f"the tokenizer of {where} has no chat template (chat_template.jinja or tokenizer_config.json); "
+            "drop --apply-chat-template to score it on raw prompts"
+        )
 
 
 def _truncated_prompts(samples: dict, lm) -> dict[str, int]:
@@ -300,6 +328,7 @@ def _scores(raw: dict, loaded: dict) -> list[Score]:
     def row(name: str, kind: str, output_type: str, n: int) -> Score:
         metric, filter_name = HEADLINE[output_type]
         stderr = results[name].get(f"{metric}_stderr,{filter_name}")
+        flexible = results[name].get(f"{metric},flexible-extract") if output_type == "generate_until" else None
         return Score(
             name=name,
             kind=kind,
@@ -308,6 +337,7 @@ def _scores(raw: dict, loaded: dict) -> list[Score]:
             stderr=float(stderr) if isinstance(stderr, (int, float)) else None,
             n=n,
             version=versions.get(name),
+            flexible=float(flexible) if isinstance(flexible, (int, float)) else None,
         )
 
     task_rows = {
@@ -324,12 +354,17 @@ def _scores(raw: dict, loaded: dict) -> list[Score]:
 
 
 def markdown_table(result: EvalResult) -> str:
-    """The tidy table as Markdown: accuracy and stderr per group and task."""
-    lines = ["| name | kind | scoring | n | accuracy | stderr | version |", "|---|---|---|---:|---:|---:|---|"]
+    """The tidy table as Markdown: accuracy (strict), stderr and the flexible-extract accuracy per group and task."""
+    lines = [
+        "| name | kind | scoring | n | accuracy | stderr | flexible | version |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
     for row in result.scores:
         stderr = "-" if row.stderr is None else f"{row.stderr:.4f}"
+        flexible = "-" if row.flexible is None else f"{row.flexible:.4f}"
         lines.append(
-            f"| {row.name} | {row.kind} | {row.scoring} | {row.n} | {row.accuracy:.4f} | {stderr} | {row.version} |"
+            f"| {row.name} | {row.kind} | {row.scoring} | {row.n} | {row.accuracy:.4f} | {stderr} | {flexible} "
+            f"| {row.version} |"
         )
     return "\n".join(lines) + "\n"
 

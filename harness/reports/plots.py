@@ -1,4 +1,4 @@
-"""The three pictures of a reproduction: similarity heatmaps, the isoplot, and accuracy per primitive.
+"""The pictures: similarity heatmaps, the isoplot, accuracy per primitive, and the difficulty sweep.
 
 Matplotlib runs on the Agg backend (no display needed) and every figure is written to a temporary file in the
 target folder and renamed, so a crash never leaves half a PNG behind.
@@ -61,11 +61,16 @@ def plot_similarity(matrix: list[list[float]], path: str | Path, title: str, blo
     return save_figure(figure, path)
 
 
-def plot_isoplot(curves: dict[str, list[tuple[float, float]]], path: str | Path, title: str) -> Path:
-    """Accuracy against validation loss over training, one line per method (the paper's isoplot).
+def plot_isoplot(
+    curves: dict[str, list[tuple[float, float]]],
+    path: str | Path,
+    title: str,
+    xlabel: str = "validation loss (lower is better, training runs left to right)",
+) -> Path:
+    """Accuracy against validation loss (or bits per byte) over training, one line per run (the paper's isoplot).
 
     The x axis is inverted so that training moves left to right; at equal loss a higher curve means a better
-    inductive bias, which is the comparison the paper draws.
+    inductive bias, which is the comparison the paper draws. `primbench reproduce` and `isoplot` both draw here.
     """
     figure, axes = plt.subplots(figsize=(5.6, 4.2))
     for method, points in curves.items():
@@ -78,7 +83,7 @@ def plot_isoplot(curves: dict[str, list[tuple[float, float]]], path: str | Path,
             color=METHOD_COLOURS.get(method),
         )
     axes.invert_xaxis()
-    axes.set_xlabel("validation loss (lower is better, training runs left to right)")
+    axes.set_xlabel(xlabel)
     axes.set_ylabel("mean few-shot accuracy over primitives")
     axes.set_title(title)
     axes.grid(alpha=0.3)
@@ -115,6 +120,54 @@ def plot_accuracy_per_primitive(
     axes.set_ylim(0.0, 1.0)
     axes.set_ylabel("accuracy")
     axes.set_title(title)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def plot_sweep(rows, path: str | Path) -> Path:
+    """Accuracy against the knob value, one line per model, a 95% interval band and the chance line.
+
+    `rows` are `harness.analysis.sweep.SweepRow`s of one preset and knob grid, in grid order. A point whose
+    prompts were cut by the model's context is drawn hollow: fewer shots than asked reached the model there.
+    """
+    from primbench.harness.reports.report import Z_95
+
+    values = list(dict.fromkeys(row.value for row in rows))
+    positions = {value: index for index, value in enumerate(values)}
+    figure, axes = plt.subplots(figsize=(max(5.6, 0.7 * len(values) + 2.5), 4.2))
+    for model in dict.fromkeys(row.model for row in rows):
+        mine = [row for row in rows if row.model == model]
+        xs = [positions[row.value] for row in mine]
+        accuracy = [row.accuracy for row in mine]
+        margin = [Z_95 * (row.stderr or 0.0) for row in mine]
+        (line,) = axes.plot(xs, accuracy, marker="o", label=Path(model).name or model)
+        axes.fill_between(
+            xs,
+            [max(0.0, a - m) for a, m in zip(accuracy, margin)],
+            [min(1.0, a + m) for a, m in zip(accuracy, margin)],
+            color=line.get_color(),
+            alpha=0.18,
+        )
+        cut = [(x, a) for x, a, row in zip(xs, accuracy, mine) if row.truncated]
+        if cut:
+            axes.scatter(
+                *zip(*cut),
+                s=90,
+                facecolors="white",
+                edgecolors=line.get_color(),
+                zorder=3,
+                label=f"{Path(model).name}: prompts cut by context",
+            )
+    chance = {positions[row.value]: row.chance for row in rows}
+    axes.plot(sorted(chance), [chance[x] for x in sorted(chance)], linestyle="--", color="black", label="chance")
+    axes.set_xticks(range(len(values)))
+    axes.set_xticklabels(values, rotation=30 if len(values) > 8 else 0)
+    axes.set_xlabel(rows[0].knob if rows else "knob")
+    axes.set_ylim(0.0, 1.0)
+    axes.set_ylabel("few-shot accuracy (band: 95% interval)")
+    axes.set_title(rows[0].preset if rows else "sweep")
+    axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()
     return save_figure(figure, path)

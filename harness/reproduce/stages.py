@@ -143,17 +143,22 @@ def isoplot(
     """
     if run_dir is None:
         return []
+    from primbench.harness.analysis.isoplot import measure_checkpoints
     from primbench.model_zoo.checkpoint import list_checkpoints
     from primbench.model_zoo.config import config_from_dict
 
     summary = json.loads((run_dir / "summary.json").read_text())
     config = config_from_dict(summary["config"])
     saved = [folder for folder in list_checkpoints(run_dir) if _step_of(folder) < summary["steps"]]
-    points = []
-    for folder in evenly_spaced(saved, settings.isoplot_points):
-        checkpoint = LazyModel(folder)
-        scores = fewshot(checkpoint, tasks, settings)
-        points.append(_point(_step_of(folder), validation_loss(checkpoint.model, config), scores))
+    chosen = evenly_spaced(saved, settings.isoplot_points)
+    measured = measure_checkpoints(  # the same per-checkpoint code as `primbench isoplot`, x = validation loss
+        [(str(run_dir), folder.name, folder) for folder in chosen],
+        lambda model, _tokenizer: validation_loss(model, config),
+        tasks,
+        settings.shots,
+        settings.limit,
+    )
+    points = [_point(_step_of(folder), point.x, point.scores) for folder, point in zip(chosen, measured)]
     points.append(_point(summary["steps"], validation_loss(loaded.model, config), final_accuracy))
     return points
 

@@ -21,6 +21,9 @@ EXPECTED_COMMANDS = [
     "train",
     "finetune",
     "similarity",
+    "sweep",
+    "isoplot",
+    "loop",
     "reproduce",
 ]
 

@@ -45,7 +45,14 @@ def test_every_file_carries_a_version():
     for path in TASKS_DIR.glob("**/*.yaml"):
         config = yaml.safe_load(path.read_text().replace("!function", ""))
         if "task" in config or "group" in config:
-            assert config["metadata"]["version"] == 1.0, path
+            name, is_group = config.get("group") or config["task"], "group" in config
+            expected = {
+                (False, False): registry.TASK_VERSION,
+                (False, True): registry.GENERATION_TASK_VERSION,
+                (True, False): registry.GROUP_VERSION,
+                (True, True): registry.GENERATION_GROUP_VERSION,
+            }[is_group, name.endswith("_gen")]
+            assert config["metadata"]["version"] == expected, path
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
