@@ -20,13 +20,19 @@ LOCK_FILE = "train.lock"
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` runs on this host. A zombie (killed, not yet reaped: a kill -9'd rank in a container whose
+    init reaps nothing) no longer runs, so it does not hold the folder."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (macOS): trust the signal check
         return True
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # the state field follows the parenthesised command name
 
 
 class RunLock:

@@ -123,6 +123,30 @@ def test_a_rank_waiting_past_the_timeout_gets_one_clear_error(tmp_path):
     assert "error: rank 0 waited more than run.timeout_s (3 s) for the other ranks" in result.stderr
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc (torchrun may start its ranks in their own process groups)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found.extend(children)
+        frontier = children
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -144,12 +168,17 @@ def test_a_killed_two_rank_run_resumes_on_one_process(tmp_path, corpus_file, par
         *["-m", "primbench.model_zoo.train", "--config", "micro-midas", "--out", str(out)],
         *[f"--set={o}" for o in (f"data.corpus={corpus_file}", f"run.parallel={parallel}", *overrides)],
     ]
-    process = subprocess.Popen(command, env=_env(), start_new_session=True, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=_env(), stderr=subprocess.DEVNULL)
     try:
         _wait_for(out / "checkpoints" / "step_0000012" / "checkpoint.json", process)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)  # the launcher and both ranks, no clean-up
+        ranks = _descendants(process.pid)
+        for pid in [process.pid, *ranks]:  # the launcher and both ranks, no clean-up
+            os.kill(pid, signal.SIGKILL)
         process.wait()
+    deadline = time.monotonic() + 30  # SIGKILL lands asynchronously; the ranks stay zombies (nobody reaps them)
+    while any(_running(pid) for pid in ranks) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not (out / "final").exists() and (out / "train.lock").exists()
     saved = checkpoint.list_checkpoints(out)[-1]
     state = torch.load(saved / checkpoint.STATE_FILE, weights_only=True)
