@@ -202,3 +202,37 @@ def test_a_killed_two_rank_run_resumes_on_one_process(tmp_path, corpus_file, par
 
 def _metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_a_one_process_checkpoint_resumes_under_fsdp_on_two(tmp_path, corpus_file, monkeypatch):
+    """1 -> 2 ranks: the optimizer state is resharded and each rank's RNG re-seeded; same steps, stages, FLOPs."""
+    from primbench.model_zoo import train as train_module
+
+    overrides = ("run.steps=40", "run.eval_every=20")
+    config = micro_config("midas", corpus_file, *overrides)
+    reference = train(config, tmp_path / "reference", progress=False)
+    original = train_module.Trainer.train_step
+
+    def crash_at_22(self, step, lr):
+        if step == 22:
+            raise KeyboardInterrupt("simulated crash")
+        return original(self, step, lr)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module.Trainer, "train_step", crash_at_22)
+        with pytest.raises(KeyboardInterrupt):
+            train(config, tmp_path / "run", progress=False)
+    assert checkpoint.list_checkpoints(tmp_path / "run")[-1].name == "step_0000020"
+    command = [
+        *[sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"],
+        *["-m", "primbench.model_zoo.train", "--config", "micro-midas", "--out", str(tmp_path / "run"), "--resume"],
+        *[f"--set={o}" for o in (f"data.corpus={corpus_file}", "run.parallel=fsdp", *overrides)],
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "saved by 1 ranks, resumed on 2: RNG re-seeded from (seed 0, step 20, rank)" in result.stderr
+    resumed = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("steps", "tokens", "flops", "layers", "stage_steps"):
+        assert resumed[key] == reference[key], key
+    assert resumed["final_val_loss"] == pytest.approx(reference["final_val_loss"], rel=1e-3)
