@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_generate.py
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_prepare.py
 	$(BIN)/python benchmarks/bench_reproduce.py
 
 clean:

@@ -1,39 +1,55 @@
 """Checkpoints that are Hugging Face folders: `checkpoints/step_XXXXXXX/` holds config.json, model.safetensors and
-the tokenizer (so the harness can evaluate it as is), plus `trainer_state.pt` (optimizer, step, stage, RNG, data
-position, config) and `checkpoint.json` (a small index used for pruning). Written under a temporary name and
-renamed, so a crash never leaves a half checkpoint; the last `keep_last` periodic ones and every stage end are kept.
+the tokenizer (so the harness can evaluate it as is), plus the trainer's own state: `trainer_state.pt` (step,
+stage, data position, FLOPs, config, rank count), `optimizer/` (torch.distributed.checkpoint: each rank writes its
+shard; any rank count reads it back) and `rng/` (one file per rank), and `checkpoint.json` (an index used for
+pruning). Written under a hidden name and renamed, so a crash never leaves a half checkpoint; the last `keep_last`
+periodic ones and every stage end are kept.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import random
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
 
 from primbench.atomic import atomic_path
+from primbench.model_zoo import distributed
 from primbench.model_zoo.config import TrainConfig
 from primbench.model_zoo.errors import ConfigError
 
 STATE_FILE = "trainer_state.pt"
 INDEX_FILE = "checkpoint.json"
-# run.* keys a resumed run may change: they affect logging, speed or placement, not the optimisation itself
+OPTIMIZER_DIR = "optimizer"  # torch.distributed.checkpoint folder: a shard file per rank and .metadata
+RNG_DIR = "rng"  # rank_00000.pt ... one RNG state per rank
+# keys a resumed run may change: they affect logging, speed or placement, not the optimisation itself
 RESUMABLE_CHANGES = {
-    "log_every",
-    "eval_every",
-    "eval_batches",
-    "checkpoint_every",
-    "keep_last",
-    "device",
-    "compile",
-    "parallel",
-    "num_threads",
-    "peak_flops",
-    "micro_batch_size",
-}
+    f"run.{key}"
+    for key in (
+        "log_every",
+        "eval_every",
+        "eval_batches",
+        "checkpoint_every",
+        "keep_last",
+        "device",
+        "compile",
+        "parallel",
+        "num_threads",
+        "peak_flops",
+        "micro_batch_size",
+        "param_dtype",
+        "timeout_s",
+    )
+} | {"data.prepare_workers"}
 
 
 def checkpoint_dir(out_dir: Path, step: int) -> Path:
@@ -76,20 +92,72 @@ def prune(out_dir: Path, keep_last: int) -> None:
 
 
 def save_checkpoint(
-    out_dir: Path, step: int, save_model: Any, trainer_state: dict[str, Any], stage_end: bool, keep_last: int
+    out_dir: Path,
+    step: int,
+    runtime: distributed.Runtime,
+    save_model: Any,
+    trainer_state: dict[str, Any],
+    optimizer_state: dict[str, Any],
+    stage_end: bool,
+    keep_last: int,
 ) -> Path:
-    """Write one checkpoint; `save_model(folder)` writes the HF files (model and tokenizer)."""
-    index = {"step": step, "stage": trainer_state["stage"], "layers": trainer_state["layers"], "stage_end": stage_end}
-
-    def save(folder: Path) -> None:
-        save_model(folder)
-        torch.save(trainer_state, folder / STATE_FILE)
-        (folder / INDEX_FILE).write_text(json.dumps(index))
-
+    """Write one checkpoint; every rank calls this. Each rank writes its own optimizer shard (through
+    torch.distributed.checkpoint) and RNG state into a hidden partial folder; then the first rank adds the HF
+    files (`save_model(folder)`), the trainer state and the index, and renames the folder into place."""
     target = checkpoint_dir(out_dir, step)
-    write_hf_folder(target, save)
-    prune(out_dir, keep_last)
+    partial = target.with_name(f".{target.name}-partial")
+    if runtime.is_main:
+        shutil.rmtree(partial, ignore_errors=True)  # left by a crash during an earlier save
+        (partial / RNG_DIR).mkdir(parents=True)
+    distributed.barrier(runtime)
+    with _single_process_quiet():
+        dcp.save({"optimizer": optimizer_state}, checkpoint_id=partial / OPTIMIZER_DIR, no_dist=not runtime.distributed)
+    torch.save(rng_state(), partial / RNG_DIR / f"rank_{runtime.rank:05d}.pt")
+    distributed.barrier(runtime)
+    if runtime.is_main:
+        save_model(partial)
+        torch.save({**trainer_state, "world_size": runtime.world_size}, partial / STATE_FILE)
+        index = {"step": step, "stage": trainer_state["stage"], "layers": trainer_state["layers"]}
+        (partial / INDEX_FILE).write_text(json.dumps({**index, "stage_end": stage_end}))
+        if target.exists():
+            shutil.rmtree(target)
+        partial.rename(target)
+        prune(out_dir, keep_last)
+    distributed.barrier(runtime)
     return target
+
+
+@contextlib.contextmanager
+def _single_process_quiet():
+    """torch.distributed.checkpoint warns on every single-process save and load, which is our plain case."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is (disabled, )?unavailable or uninitialized")
+        yield
+
+
+def load_optimizer(folder: Path, wrapped: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Read this rank's part of the saved optimizer state, whatever the number of ranks that saved it:
+    torch.distributed.checkpoint reshards from the saved layout to the current one."""
+    state = get_optimizer_state_dict(wrapped, optimizer)  # the current layout, to be filled in place
+    with _single_process_quiet():
+        dcp.load({"optimizer": state}, checkpoint_id=folder / OPTIMIZER_DIR, no_dist=not dist.is_initialized())
+    set_optimizer_state_dict(wrapped, optimizer, state)
+
+
+def restore_rng(folder: Path, saved_world_size: int, runtime: distributed.Runtime, seed: int, step: int) -> str:
+    """Each rank's own RNG state when the rank count matches the save; otherwise fresh streams seeded from
+    (seed, step, rank). Returns a sentence for the log saying which."""
+    if saved_world_size == runtime.world_size:
+        set_rng_state(torch.load(folder / RNG_DIR / f"rank_{runtime.rank:05d}.pt", weights_only=True))
+        return f"RNG restored per rank ({runtime.world_size} ranks, as saved)"
+    digest = hashlib.blake2b(f"{seed}:{step}:{runtime.rank}".encode(), digest_size=8).digest()
+    reseed = int.from_bytes(digest, "little") % 2**63
+    random.seed(reseed)
+    torch.manual_seed(reseed)
+    return (
+        f"saved by {saved_world_size} ranks, resumed on {runtime.world_size}: "
+        f"RNG re-seeded from (seed {seed}, step {step}, rank)"
+    )
 
 
 def load_trainer_state(folder: Path, config: TrainConfig) -> dict[str, Any]:
@@ -112,7 +180,7 @@ def load_trainer_state(folder: Path, config: TrainConfig) -> dict[str, Any]:
         f"{section}.{key}: checkpoint {value!r}, config {current[section][key]!r}"
         for section, values in saved_config.items()
         for key, value in values.items()
-        if not (section == "run" and key in RESUMABLE_CHANGES) and current[section].get(key) != value
+        if f"{section}.{key}" not in RESUMABLE_CHANGES and current[section].get(key) != value
     ]
     if differences:
         raise ConfigError(

@@ -55,8 +55,10 @@ class GrowthConfig:
 class DataConfig:
     """Where the text comes from and how it is cut into training sequences."""
 
-    corpus: str = "default"  # "default" (OFFLINE.md set), file/folder paths joined by ",", or "hf:<dataset name>"
+    corpus: str = "default"  # "default" (OFFLINE.md set), file/folder paths joined by ",", or hf:NAME[:CONFIG][@SPLIT]
     text_field: str = "text"  # the field holding the text in JSONL/Parquet/HF rows
+    tokenizer: str = "train"  # train (a byte-level BPE of model.vocab_size) or a HF tokenizer folder / tokenizer.json
+    prepare_workers: int = 0  # processes tokenising the corpus (0 = one per core, at most 8)
     seq_len: int = 128
     val_fraction: float = 0.01  # share of corpus chunks held out for validation loss
     max_chars: int = 0  # use at most this many characters of the corpus (0 = all)
@@ -94,6 +96,8 @@ class RunConfig:
     parallel: str = "ddp"  # ddp | fsdp (FSDP2 fully_shard per decoder layer) when launched with torchrun
     num_threads: int = 0  # torch intra-op threads on CPU (0 = torch's default)
     peak_flops: float = 0.0  # accelerator peak FLOP/s for MFU (0 = look up from the device name)
+    param_dtype: str = "auto"  # FSDP2 compute dtype: auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32
+    timeout_s: int = 600  # seconds a rank waits in a collective before the run stops with an error
 
 
 @dataclass
@@ -274,7 +278,12 @@ def validate(config: TrainConfig) -> None:
         m.num_attention_heads % m.num_key_value_heads == 0,
         "model.num_attention_heads must be divisible by model.num_key_value_heads",
     )
-    _require(m.vocab_size >= 260, "model.vocab_size must be at least 260 (256 bytes + special tokens)")
+    _require(
+        d.tokenizer != "train" or m.vocab_size >= 260,
+        "model.vocab_size must be at least 260 (256 bytes + special tokens)",
+    )
+    _require(d.tokenizer.strip() != "", "data.tokenizer must be 'train' or a Hugging Face tokenizer folder")
+    _require(d.prepare_workers >= 0, "data.prepare_workers must be >= 0 (0 = one per core)")
     _require(d.seq_len >= 8, "data.seq_len must be at least 8")
     _require(0 < d.val_fraction < 0.5, "data.val_fraction must be between 0 and 0.5")
     _require(d.corpus.strip() != "", "data.corpus must be 'default', local file paths, or hf:<dataset name>")
@@ -291,6 +300,10 @@ def validate(config: TrainConfig) -> None:
     )
     _require(r.device in ("auto", "cpu", "cuda"), f"run.device must be auto, cpu or cuda, got '{r.device}'")
     _require(r.parallel in ("ddp", "fsdp"), f"run.parallel must be ddp or fsdp, got '{r.parallel}'")
+    _require(
+        r.param_dtype in ("auto", "bf16", "fp32"), f"run.param_dtype must be auto, bf16 or fp32, got '{r.param_dtype}'"
+    )
+    _require(r.timeout_s >= 1, "run.timeout_s must be at least 1 second")
     _require(
         r.log_every >= 1 and r.keep_last >= 1 and r.eval_batches >= 1,
         "run.log_every, run.keep_last and run.eval_batches must be >= 1",

@@ -7,6 +7,7 @@ against the sha256 pinned below, and cached as one `documents.jsonl` under `$PRI
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -153,33 +154,114 @@ def fetch_default_corpus(archives: Path | None = None) -> Path:
     return target
 
 
-def _read_local(path: Path, text_field: str) -> Iterator[str]:
-    suffix = path.suffix.lower()
-    if suffix == ".txt":
-        yield path.read_text(encoding="utf-8", errors="replace")
-    elif suffix == ".jsonl":
-        with path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield json.loads(line)[text_field]
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    raise ConfigError(
-                        f"{path} line {number} is not JSON with a '{text_field}' field; "
-                        f"set data.text_field to the field that holds the text"
-                    ) from None
-    elif suffix == ".parquet":
+@dataclass(frozen=True)
+class Unit:
+    """A slice of the corpus that one worker tokenises alone: a byte range of a .txt/.jsonl file (cut at a line
+    break), a run of Parquet row groups, or, for a streamed HF dataset, the documents themselves."""
+
+    index: int
+    field: str = "text"  # the JSONL/Parquet field holding the text
+    path: str = ""
+    start: int = 0  # byte offset, or first row group
+    end: int = 0  # byte offset, or row group after the last
+    texts: tuple[str, ...] = ()  # hf: the documents carried along
+    ends_document: bool = True  # .txt: whether the file (one document) ends inside this unit
+    last: bool = False  # the corpus's final unit
+
+    @property
+    def size(self) -> int:
+        """Bytes of text it covers (for progress), the characters it carries for hf."""
+        return sum(map(len, self.texts)) if self.texts else self.end - self.start
+
+
+def _line_boundaries(path: Path, size: int, unit_bytes: int) -> list[int]:
+    """Offsets [0, ..., size] about `unit_bytes` apart, each just after a line break (or, in a line longer than
+    1 MB, at a UTF-8 character boundary), found by seeking: the file is never read whole."""
+    offsets = [0]
+    with path.open("rb") as handle:
+        while offsets[-1] + unit_bytes < size:
+            handle.seek(offsets[-1] + unit_bytes)
+            line = handle.readline(2**20)
+            cut = handle.tell()
+            if not line.endswith(b"\n"):
+                handle.seek(cut - 4)
+                tail = handle.read(4)
+                while tail and (tail[-1] & 0xC0) == 0x80:  # step back off a continuation byte
+                    tail, cut = tail[:-1], cut - 1
+            if cut >= size:
+                break
+            offsets.append(cut)
+    return offsets + [size]
+
+
+def _file_units(path: Path, field: str, first_index: int, unit_bytes: int) -> list[Unit]:
+    if path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
-        if text_field not in table.column_names:
+        metadata = pq.ParquetFile(path).metadata
+        groups, size, units = [], 0, []
+        for group in range(metadata.num_row_groups):
+            groups.append(group)
+            size += metadata.row_group(group).total_byte_size
+            if size >= unit_bytes or group == metadata.num_row_groups - 1:
+                units.append(Unit(first_index + len(units), field, str(path), groups[0], groups[-1] + 1))
+                groups, size = [], 0
+        return units
+    offsets = _line_boundaries(path, path.stat().st_size, unit_bytes)
+    whole_document = path.suffix.lower() == ".txt"
+    return [
+        Unit(first_index + i, field, str(path), start, end, ends_document=not whole_document or end == offsets[-1])
+        for i, (start, end) in enumerate(zip(offsets, offsets[1:]))
+    ]
+
+
+def local_units(files: list[Path], field: str, unit_bytes: int) -> list[Unit]:
+    """Every local file cut into units, in file order; found from file sizes and a few seeks."""
+    units: list[Unit] = []
+    for file in files:
+        if file.suffix.lower() not in (".txt", ".jsonl", ".parquet"):
+            raise ConfigError(f"corpus file {file} must be .txt, .jsonl or .parquet")
+        units.extend(_file_units(file, field, len(units), unit_bytes))
+    if units:
+        units[-1] = dataclasses.replace(units[-1], last=True)
+    return units
+
+
+def read_unit(unit: Unit) -> Iterator[tuple[str, bool]]:
+    """(text, ends_document) pieces of one unit; a JSONL line, Parquet row or HF row is one document."""
+    if unit.texts:
+        yield from ((text, True) for text in unit.texts)
+        return
+    text_field = unit.field
+    path = Path(unit.path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        if text_field not in parquet.schema_arrow.names:
+            names = ", ".join(parquet.schema_arrow.names)
+            raise ConfigError(f"{path} has no column '{text_field}' (columns: {names}); set data.text_field")
+        table = parquet.read_row_groups(list(range(unit.start, unit.end)), columns=[text_field])
+        yield from ((text, True) for text in table.column(text_field).to_pylist() if text)
+        return
+    with path.open("rb") as handle:
+        handle.seek(unit.start)
+        raw = handle.read(unit.end - unit.start)
+    if suffix == ".txt":
+        yield raw.decode("utf-8", errors="replace"), unit.ends_document
+        return
+    for line_number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)[text_field], True
+        except (json.JSONDecodeError, KeyError, TypeError):
+            where = f"line {line_number}" if unit.start == 0 else f"a line after byte {unit.start}"
             raise ConfigError(
-                f"{path} has no column '{text_field}' (columns: {', '.join(table.column_names)}); set data.text_field"
-            )
-        yield from table.column(text_field).to_pylist()
-    else:
-        raise ConfigError(f"corpus file {path} must be .txt, .jsonl or .parquet")
+                f"{path} {where} is not JSON with a '{text_field}' field; "
+                f"set data.text_field to the field that holds the text"
+            ) from None
 
 
 def _local_files(spec: str) -> list[Path]:
@@ -200,42 +282,85 @@ def _local_files(spec: str) -> list[Path]:
     return files
 
 
+def _files_of(spec: str) -> list[Path]:
+    """The local files behind `data.corpus` ("default" is the cached offline set, fetched on first use)."""
+    return [fetch_default_corpus()] if spec == "default" else _local_files(spec)
+
+
 def corpus_fingerprint(spec: str, text_field: str) -> str:
-    """Identifies the corpus content, so a tokenised cache is rebuilt when the text changes."""
+    """Identifies the corpus from cheap facts (names, sizes, modification times; the pinned hashes of the default
+    set; an hf spec as written), so a token cache is found again without reading a byte of text."""
     if spec == "default":
         return DEFAULT_CORPUS_VERSION + "".join(s.sha256 for s in DEFAULT_SOURCES)
     if spec.startswith("hf:"):
-        return spec
-    digest = hashlib.sha256(text_field.encode())
-    for file in _local_files(spec):
-        digest.update(str(file.resolve()).encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
+        return f"{spec}|{text_field}"
+    facts = [text_field] + [f"{f.resolve()}|{f.stat().st_size}|{f.stat().st_mtime_ns}" for f in _local_files(spec)]
+    return hashlib.sha256("\n".join(facts).encode()).hexdigest()
+
+
+def corpus_bytes(spec: str) -> int | None:
+    """Total size of the local files (None for a streamed HF dataset, whose size is not known up front)."""
+    return None if spec.startswith("hf:") else sum(f.stat().st_size for f in _files_of(spec))
+
+
+def units(spec: str, text_field: str, unit_bytes: int) -> Iterator[Unit]:
+    """The corpus as work units in a fixed order: local files cut by size, or an HF dataset streamed in batches
+    of about `unit_bytes` characters (the last one flagged, so the final chunk can be held out)."""
+    if not spec.startswith("hf:"):
+        yield from local_units(_files_of(spec), "text" if spec == "default" else text_field, unit_bytes)
+        return
+    batch: list[str] = []
+    size, index, pending = 0, 0, None
+    for text in _stream_hf(spec, text_field):
+        batch.append(text)
+        size += len(text)
+        if size >= unit_bytes:
+            if pending is not None:
+                yield pending
+            pending, batch, size, index = Unit(index, texts=tuple(batch)), [], 0, index + 1
+    if batch:
+        if pending is not None:
+            yield pending
+        pending = Unit(index, texts=tuple(batch))
+    if pending is None:
+        raise ConfigError(f"HF dataset '{spec[3:]}' holds no text in field '{text_field}'; set data.text_field")
+    yield dataclasses.replace(pending, last=True)
 
 
 def read_documents(spec: str, text_field: str = "text") -> Iterator[str]:
-    """Documents of the corpus named by `data.corpus`, in a fixed order."""
-    if spec == "default":
-        with fetch_default_corpus().open(encoding="utf-8") as lines:
-            for line in lines:
-                yield json.loads(line)["text"]
-    elif spec.startswith("hf:"):
-        yield from _read_hf(spec[3:], text_field)
-    else:
-        for file in _local_files(spec):
-            yield from _read_local(file, text_field)
+    """Whole documents of the corpus named by `data.corpus`, in unit order."""
+    parts: list[str] = []
+    for unit in units(spec, text_field, 2**26):
+        for text, ends_document in read_unit(unit):
+            parts.append(text)
+            if ends_document:
+                yield "".join(parts)
+                parts = []
 
 
-def _read_hf(name: str, text_field: str) -> Iterator[str]:
+def parse_hf_spec(spec: str) -> tuple[str, str | None, str]:
+    """`hf:NAME[:CONFIG][@SPLIT]` -> (name, config or None, split, default train)."""
+    body, _, split = spec.removeprefix("hf:").partition("@")
+    name, _, config = body.partition(":")
+    if not name:
+        raise ConfigError(f"data.corpus '{spec}' names no dataset; write hf:NAME[:CONFIG][@SPLIT]")
+    return name, config or None, split or "train"
+
+
+def _stream_hf(spec: str, text_field: str) -> Iterator[str]:
     import datasets
 
+    name, config, split = parse_hf_spec(spec)
     try:
-        dataset = datasets.load_dataset(name, split="train")
+        dataset = datasets.load_dataset(name, config, split=split, streaming=True)
+        first = next(iter(dataset.take(1)), None)
     except Exception as error:  # noqa: BLE001 - any hub/offline failure is the user's to fix
         raise ConfigError(
-            f"could not load HF dataset '{name}' ({type(error).__name__}); it needs hub access "
-            f"(unset HF_DATASETS_OFFLINE) or use local files in data.corpus"
+            f"could not stream HF dataset '{name}' (config {config}, split {split}; {type(error).__name__}); "
+            f"it needs hub access (unset HF_DATASETS_OFFLINE) or use local files in data.corpus"
         ) from None
-    if text_field not in dataset.column_names:
-        raise ConfigError(f"HF dataset '{name}' has no column '{text_field}'; set data.text_field")
-    yield from dataset[text_field]
+    if first is not None and text_field not in first:
+        raise ConfigError(f"HF dataset '{name}' has no column '{text_field}' ({', '.join(first)}); set data.text_field")
+    for row in dataset:
+        if row[text_field]:
+            yield row[text_field]

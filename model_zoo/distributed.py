@@ -6,8 +6,9 @@ One process without torchrun is the plain case: no process group, the model is u
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -23,6 +24,8 @@ class Runtime:
     local_rank: int
     device: torch.device
     parallel: str  # ddp | fsdp
+    param_dtype: torch.dtype = torch.float32  # FSDP2 compute dtype of gathered parameters
+    timeout_s: int = 600  # how long a collective may wait for the other ranks
 
     @property
     def is_main(self) -> bool:
@@ -47,8 +50,15 @@ def setup(config: TrainConfig) -> Runtime:
     if config.run.num_threads > 0:
         torch.set_num_threads(config.run.num_threads)
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo", device_id=device if use_cuda else None)
-    return Runtime(rank, world_size, local_rank, device, config.run.parallel)
+        dist.init_process_group(
+            backend="nccl" if use_cuda else "gloo",
+            device_id=device if use_cuda else None,
+            timeout=timedelta(seconds=config.run.timeout_s),
+        )
+    param_dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}.get(config.run.param_dtype)
+    if param_dtype is None:  # auto: bf16 compute on GPU, fp32 on CPU (where bf16 matmuls are slow)
+        param_dtype = torch.bfloat16 if use_cuda else torch.float32
+    return Runtime(rank, world_size, local_rank, device, config.run.parallel, param_dtype, config.run.timeout_s)
 
 
 def teardown() -> None:
@@ -67,11 +77,13 @@ def wrap(model: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
     if not runtime.distributed:
         return model
     if runtime.parallel == "fsdp":
-        from torch.distributed.fsdp import fully_shard
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+        # parameters gathered in param_dtype for compute, gradients reduced (and the update applied) in fp32
+        policy = MixedPrecisionPolicy(param_dtype=runtime.param_dtype, reduce_dtype=torch.float32)
         for layer in model.model.layers:
-            fully_shard(layer)
-        fully_shard(model)
+            fully_shard(layer, mp_policy=policy)
+        fully_shard(model, mp_policy=policy)
         return model
     from torch.nn.parallel import DistributedDataParallel
 
@@ -85,27 +97,15 @@ def reshard(wrapped: torch.nn.Module, runtime: Runtime) -> None:
         wrapped.reshard()
 
 
-def gradient_sync(wrapped: torch.nn.Module, runtime: Runtime, sync: bool):
-    """Skip the gradient all-reduce on all but the last micro-batch of an accumulation."""
-    if not runtime.distributed or sync:
+def micro_step(wrapped: torch.nn.Module, runtime: Runtime, last: bool):
+    """Context for one micro-batch's forward *and* backward: gradients are reduced only in the last one's backward.
+    FSDP2 reads its flag during backward, so it is set here, before the forward, for the whole micro-step."""
+    if not runtime.distributed:
         return nullcontext()
     if runtime.parallel == "fsdp":
-        wrapped.set_requires_gradient_sync(False)
-        return _ReenableSync(wrapped)
-    return wrapped.no_sync()
-
-
-class _ReenableSync:
-    """FSDP2 has a setter rather than a context manager; turn syncing back on when the micro-step ends."""
-
-    def __init__(self, module: torch.nn.Module):
-        self.module = module
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.module.set_requires_gradient_sync(True)
+        wrapped.set_requires_gradient_sync(last)
+        return nullcontext()
+    return nullcontext() if last else wrapped.no_sync()
 
 
 def all_mean(value: float, runtime: Runtime) -> float:
@@ -115,3 +115,47 @@ def all_mean(value: float, runtime: Runtime) -> float:
     tensor = torch.tensor([value], dtype=torch.float64, device=runtime.device)
     dist.all_reduce(tensor)
     return tensor.item() / runtime.world_size
+
+
+def all_sum(values: list[float], runtime: Runtime) -> list[float]:
+    """Element-wise sum over ranks (a weighted mean's numerator and weight in one collective)."""
+    if not runtime.distributed:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=runtime.device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def rank_share(count: int, runtime: Runtime) -> tuple[range, int]:
+    """This rank's items of `count` (contiguous, sizes differing by at most one) and the largest share, which
+    every rank must step through so that FSDP2's per-forward collectives line up."""
+    base, extra = divmod(count, runtime.world_size)
+    start = runtime.rank * base + min(runtime.rank, extra)
+    return range(start, start + base + (runtime.rank < extra)), base + (extra > 0)
+
+
+def main_value(value, runtime: Runtime):
+    """The first rank's `value` (any picklable object) on every rank."""
+    if not runtime.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+@contextmanager
+def timeouts_explained(runtime: Runtime):
+    """Turn a collective that waited past run.timeout_s (a rank died, stalled or diverged) into one clear error."""
+    try:
+        yield
+    except RuntimeError as error:
+        if not runtime.distributed or "timed out" not in str(error).lower() and "timeout" not in str(error).lower():
+            raise
+        raise CollectiveTimeout(
+            f"rank {runtime.rank} waited more than run.timeout_s ({runtime.timeout_s} s) for the other ranks; "
+            f"one of them died or stalled (see its log), or raise run.timeout_s for slow steps"
+        ) from None
+
+
+class CollectiveTimeout(ConfigError):
+    """A rank waited too long in a collective; reported as one line like a user error (exit status 2)."""

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from primbench.model_zoo.config import ModelConfig
 
-# Dense bf16 peak FLOP/s by device-name fragment (vendor data sheets, SXM parts, no sparsity).
-PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "L4": 121e12}
+# Dense bf16 peak FLOP/s (vendor data sheets, without sparsity), by the exact name torch.cuda.get_device_name gives:
+# a fragment match would count an L40S as an L4 and every H100 as the SXM part.
+PEAK_BF16_FLOPS = {
+    "NVIDIA H100 80GB HBM3": 989e12,  # H100 SXM5
+    "NVIDIA H100 SXM5 80GB": 989e12,
+    "NVIDIA H100 PCIe": 756e12,
+    "NVIDIA H100 NVL": 835e12,
+    "NVIDIA H200": 989e12,  # H200 SXM
+    "NVIDIA H200 NVL": 835e12,
+    "NVIDIA A100-SXM4-40GB": 312e12,
+    "NVIDIA A100-SXM4-80GB": 312e12,
+    "NVIDIA A100-PCIE-40GB": 312e12,
+    "NVIDIA A100 80GB PCIe": 312e12,
+    "NVIDIA L4": 121e12,
+    "NVIDIA L40S": 362e12,
+}
 
 
 def layer_matmul_params(model: ModelConfig) -> int:
@@ -23,8 +37,6 @@ def flops_per_token(model: ModelConfig, layers: int, seq_len: int) -> int:
 
 
 def peak_flops(device_name: str) -> float:
-    """The bf16 peak of a known accelerator, or 0 when unknown (MFU is then not reported)."""
-    for fragment, peak in PEAK_BF16_FLOPS.items():
-        if fragment in device_name:
-            return peak
-    return 0.0
+    """The bf16 peak of a known accelerator, or 0 when unknown (MFU is then not reported; set run.peak_flops)."""
+    name = device_name.strip()
+    return PEAK_BF16_FLOPS.get(name) or PEAK_BF16_FLOPS.get(f"NVIDIA {name}", 0.0)

@@ -30,10 +30,12 @@ from transformers import LlamaForCausalLM
 from primbench.atomic import write_text
 from primbench.model_zoo import checkpoint, distributed
 from primbench.model_zoo.config import TrainConfig, load_config
-from primbench.model_zoo.data import prepare_data, train_batch, val_batches
+from primbench.model_zoo.data import prepare_data, train_batch, val_batches, with_tokenizer_vocab
 from primbench.model_zoo.errors import ConfigError
 from primbench.model_zoo.flops import flops_per_token, peak_flops
 from primbench.model_zoo.growth import grow_model, grow_optimizer_state
+from primbench.model_zoo.lock import RunLock
+from primbench.model_zoo.metrics import MetricsLog
 from primbench.model_zoo.model import build_model, count_parameters, initial_layers, next_token_loss
 from primbench.model_zoo.optimizer import build_optimizer, load_named_state, named_state, parameter_names
 from primbench.model_zoo.schedule import (
@@ -48,7 +50,12 @@ from primbench.model_zoo.schedule import (
 class Trainer:
     """Holds the model, optimizer and progress of one run; `fit` is the loop."""
 
-    def __init__(self, config: TrainConfig, out_dir: Path, runtime: distributed.Runtime, resume: bool):
+    def __init__(
+        self, config: TrainConfig, out_dir: Path, runtime: distributed.Runtime, resume: bool, progress: bool = False
+    ):
+        # One process prepares missing token shards itself; ranks of a torchrun launch only read them.
+        self.data = prepare_data(config, build=not runtime.distributed, progress=progress and runtime.is_main)
+        config = with_tokenizer_vocab(config, self.data)
         self.config, self.out_dir, self.runtime = config, out_dir, runtime
         self.lengths = config_stage_lengths(config)
         self.stage_ends = {start for start in stage_starts(self.lengths)[1:]} | {config.run.steps}
@@ -62,15 +69,10 @@ class Trainer:
         self.accumulation = run.batch_size // ranks_batch
         resume_from = self._resume_point(resume)
 
-        # The first process builds the tokenised cache; the others wait and read it.
-        if runtime.is_main:
-            self.data = prepare_data(config)
-        distributed.barrier(runtime)
-        if not runtime.is_main:
-            self.data = prepare_data(config, build=False)
         self.val = val_batches(self.data.val, run.eval_batches, run.micro_batch_size, config.data.seq_len)
 
         self.step, self.tokens, self.flops, self.elapsed = 0, 0, 0, 0.0
+        self.stage_seconds = [0.0] * len(self.lengths)
         torch.manual_seed(run.seed)
         if resume_from is None:
             self.model = build_model(config, initial_layers(config), self.data.special_ids)
@@ -78,10 +80,16 @@ class Trainer:
         else:
             state = checkpoint.load_trainer_state(resume_from, config)
             self.model = LlamaForCausalLM.from_pretrained(resume_from, dtype=torch.float32)
-            self._attach(state["optimizer"])
+            self._attach(None)
+            checkpoint.load_optimizer(resume_from, self.wrapped, self.optimizer)
             self.step, self.tokens, self.flops = state["step"], state["tokens"], state["flops"]
-            self.elapsed = state["elapsed_s"]
-            checkpoint.set_rng_state(state["rng"])
+            self.elapsed, self.stage_seconds = state["elapsed_s"], list(state["stage_seconds"])
+            rng = checkpoint.restore_rng(resume_from, state["world_size"], runtime, run.seed, self.step)
+            if runtime.is_main:
+                print(
+                    f"resuming {resume_from.name} at step {self.step}, stage {state['stage'] + 1}; {rng}",
+                    file=sys.stderr,
+                )
         self.model.generation_config.pad_token_id = self.data.special_ids["pad"]
         self.peak = run.peak_flops or (peak_flops(torch.cuda.get_device_name()) if runtime.device.type == "cuda" else 0)
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if runtime.device.type == "cuda" else nullcontext()
@@ -142,8 +150,9 @@ class Trainer:
         )
         self._attach(grown)
 
-    def train_step(self, step: int, lr: float) -> float:
-        """One optimizer step over the global batch of `step`; returns the mean loss."""
+    def train_step(self, step: int, lr: float) -> tuple[float, float]:
+        """One optimizer step over the global batch of `step`; returns the mean loss and the gradient norm
+        (before clipping)."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         run, seq_len, rank = self.config.run, self.config.data.seq_len, self.runtime.rank
@@ -154,28 +163,35 @@ class Trainer:
         for index, micro in enumerate(micro_batches):
             micro = micro.to(self.runtime.device, non_blocking=True)
             last = index == len(micro_batches) - 1
-            with distributed.gradient_sync(self.wrapped, self.runtime, last), self.autocast:
-                loss = next_token_loss(self.forward, micro)
-            (loss / self.accumulation).backward()
+            with distributed.micro_step(self.wrapped, self.runtime, last):
+                with self.autocast:
+                    loss = next_token_loss(self.forward, micro)
+                (loss / self.accumulation).backward()
             total += loss.detach()
-        if self.config.optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.wrapped.parameters(), self.config.optim.grad_clip)
+        clip = self.config.optim.grad_clip or math.inf  # inf: measure the norm, change nothing
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.wrapped.parameters(), clip)
+        grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm  # FSDP2: DTensor
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return distributed.all_mean(total.item() / len(micro_batches), self.runtime)
+        return distributed.all_mean(total.item() / len(micro_batches), self.runtime), grad_norm.item()
 
     @torch.no_grad()
     def evaluate(self) -> float:
-        """Mean loss over the fixed validation windows, each rank taking every world_size-th batch."""
+        """Mean loss over the fixed validation batches. Each rank takes a contiguous share (sizes differ by at most
+        one) and all ranks run the same number of forwards, a short share repeating a batch with weight 0, so
+        FSDP2's collectives line up; the mean is weighted by batches, equal to one process's."""
         self.forward.eval()
-        losses = []
-        for micro in self.val[self.runtime.rank :: self.runtime.world_size]:
-            micro = micro.to(self.runtime.device)
+        mine, most = distributed.rank_share(len(self.val), self.runtime)
+        loss_sum = 0.0
+        for index in range(most):
+            weight = 1.0 if index < len(mine) else 0.0
+            micro = self.val[mine[index] if weight else 0].to(self.runtime.device)
             with self.autocast:
-                losses.append(next_token_loss(self.forward, micro).item())
+                loss_sum += weight * next_token_loss(self.forward, micro).item()
         self.forward.train()
         distributed.reshard(self.wrapped, self.runtime)
-        return distributed.all_mean(sum(losses) / max(1, len(losses)), self.runtime)
+        total, count = distributed.all_sum([loss_sum, float(len(mine))], self.runtime)
+        return total / count
 
     def _model_saver(self):
         """A function writing weights + tokenizer as a Hugging Face folder. Every rank must call this (under
@@ -193,8 +209,10 @@ class Trainer:
         return save
 
     def save_checkpoint(self) -> None:
-        optimizer_state = named_state(self.wrapped, self.optimizer)  # collectives under FSDP: every rank calls them
-        save_model = self._model_saver()
+        from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+        optimizer_state = get_optimizer_state_dict(self.wrapped, self.optimizer)  # this rank's shards under FSDP2
+        save_model = self._model_saver()  # under FSDP2 a collective: every rank calls it
         state = {
             "step": self.step,
             "stage": self.stage,
@@ -202,41 +220,44 @@ class Trainer:
             "tokens": self.tokens,
             "flops": self.flops,
             "elapsed_s": self.elapsed,
+            "stage_seconds": self.stage_seconds,
             "data_position": {"next_step": self.step},
-            "optimizer": optimizer_state,
-            "rng": checkpoint.rng_state(),
             "config": self.config.to_dict(),
         }
-        if self.runtime.is_main:
-            checkpoint.save_checkpoint(
-                self.out_dir,
-                self.step,
-                save_model,
-                state,
-                stage_end=self.step in self.stage_ends,
-                keep_last=self.config.run.keep_last,
-            )
-        distributed.barrier(self.runtime)
+        checkpoint.save_checkpoint(
+            self.out_dir,
+            self.step,
+            self.runtime,
+            save_model,
+            state,
+            optimizer_state,
+            stage_end=self.step in self.stage_ends,
+            keep_last=self.config.run.keep_last,
+        )
 
     def fit(self, progress: bool = True) -> dict[str, Any]:
         run, main = self.config.run, self.runtime.is_main
         metrics = MetricsLog(self.out_dir / "metrics.jsonl", self.step) if main else None
         tokens_per_step = run.batch_size * self.config.data.seq_len
         bar = tqdm(total=run.steps, initial=self.step, disable=not (progress and main), desc="train", unit="step")
-        # tokens/s covers everything in the loop but evaluation and checkpoint writing (`paused` seconds)
-        window_start, window_tokens, paused, val_loss = time.perf_counter(), 0, 0.0, float("nan")
+        # tokens/s covers everything in the loop (growth included) but evaluation and checkpoint writing (`paused`)
+        window_start, window_tokens, window_flops, paused = time.perf_counter(), 0, 0, 0.0
+        val_loss = float("nan")
         for step in range(self.step, run.steps):
+            started = time.perf_counter()
             while self.config.growth.method != "baseline" and self.stage < stage_of(step, self.lengths):
                 self.grow()
             lr = learning_rate(step, self.config, self.lengths)
-            started = time.perf_counter()
-            loss = self.train_step(step, lr)
+            loss, grad_norm = self.train_step(step, lr)
             if self.runtime.device.type == "cuda":
                 torch.cuda.synchronize()
-            self.elapsed += time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            self.elapsed += seconds
+            self.stage_seconds[stage_of(step, self.lengths)] += seconds
+            # charged at the depth this step ran, so a log window that spans a growth adds up both depths
             step_flops = flops_per_token(self.config.model, self.layers, self.config.data.seq_len) * tokens_per_step
             self.step, self.tokens, self.flops = step + 1, self.tokens + tokens_per_step, self.flops + step_flops
-            window_tokens += tokens_per_step
+            window_tokens, window_flops = window_tokens + tokens_per_step, window_flops + step_flops
             record: dict[str, Any] = {}
             if run.eval_every and self.step % run.eval_every == 0 or self.step == run.steps:
                 eval_started = time.perf_counter()
@@ -250,16 +271,17 @@ class Trainer:
                     "layers": self.layers,
                     "loss": loss,
                     **record,
+                    "grad_norm": grad_norm,
                     "lr": lr,
                     "tokens": self.tokens,
                     "flops": self.flops,
                     "tokens_per_s": window_tokens / seconds,
+                    "elapsed_s": self.elapsed,
                 }
                 if self.peak:
-                    steps_per_s = record["tokens_per_s"] / tokens_per_step
-                    record["mfu"] = steps_per_s * step_flops / (self.peak * self.runtime.world_size)
+                    record["mfu"] = window_flops / seconds / (self.peak * self.runtime.world_size)
                 metrics.write(record)
-                window_start, window_tokens, paused = time.perf_counter(), 0, 0.0
+                window_start, window_tokens, window_flops, paused = time.perf_counter(), 0, 0, 0.0
             bar.set_postfix(loss=f"{loss:.3f}", layers=self.layers, refresh=False)
             bar.update()
             if self.step in self.stage_ends or (run.checkpoint_every and self.step % run.checkpoint_every == 0):
@@ -267,6 +289,8 @@ class Trainer:
                 self.save_checkpoint()
                 paused += time.perf_counter() - save_started
         bar.close()
+        if metrics is not None:
+            metrics.close()
         return self.finish(val_loss)
 
     def finish(self, val_loss: float) -> dict[str, Any]:
@@ -287,8 +311,10 @@ class Trainer:
             "layer_flops_speedup": 1.0
             if self.config.growth.method == "baseline"
             else layer_flops_speedup(self.lengths),
-            # seconds spent in optimizer steps, summed over resumes (data prep, evaluation, checkpoints excluded)
+            # seconds in optimizer steps and growth, summed over resumes (data prep, evaluation, checkpoints
+            # excluded); and the same per stage
             "wall_clock_s": round(self.elapsed, 3),
+            "stage_seconds": [round(seconds, 3) for seconds in self.stage_seconds],
             "final_val_loss": val_loss,
             "config": self.config.to_dict(),
         }
@@ -298,23 +324,6 @@ class Trainer:
             _write_json(self.out_dir / "summary.json", summary)
         distributed.barrier(self.runtime)
         return summary
-
-
-class MetricsLog:
-    """metrics.jsonl, one line per log step; on resume, lines past the checkpoint's step are dropped."""
-
-    def __init__(self, path: Path, resumed_step: int):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        kept = []
-        if path.is_file():
-            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= resumed_step]
-        path.write_text("".join(line + "\n" for line in kept))
-
-    def write(self, record: dict[str, Any]) -> None:
-        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(clean) + "\n")
 
 
 def _write_json(path: Path, value: dict[str, Any]) -> None:
@@ -335,10 +344,22 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
     Process-wide settings it changes (torch threads, transformers' progress bars) are restored on return."""
     threads, hf_bars = torch.get_num_threads(), transformers.utils.logging.is_progress_bar_enabled()
     transformers.utils.logging.disable_progress_bar()  # our own bar is the one progress display
+    lock = RunLock(Path(out_dir))
     try:
         runtime = distributed.setup(config)
-        return Trainer(config, Path(out_dir), runtime, resume).fit(progress)
+        refusal = None
+        if runtime.is_main:  # one lock per run: the first rank holds it for all ranks
+            try:
+                lock.acquire()
+            except ConfigError as error:
+                refusal = str(error)
+        refusal = distributed.main_value(refusal, runtime)  # every rank stops, none waits for the others
+        if refusal:
+            raise ConfigError(refusal)
+        with distributed.timeouts_explained(runtime):
+            return Trainer(config, Path(out_dir), runtime, resume, progress).fit(progress)
     finally:
+        lock.release()
         distributed.teardown()
         torch.set_num_threads(threads)
         if hf_bars:

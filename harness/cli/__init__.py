@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("generate", "Write train/validation/test splits of presets to disk (JSONL, Parquet or HF)."),
     "tasks-path": ("tasks_path", "Print the lm-eval task folder, for `lm_eval --include_path`."),
     "eval": ("eval", "Score a Hugging Face checkpoint on the primitives through lm-eval, few-shot."),
+    "prepare": ("prepare", "Tokenise a config's corpus into token shards once, before training."),
     "train": ("train", "Pretrain a baseline, GradStack or MIDAS model from a config."),
     "finetune": ("finetune", "Fine-tune copies of a checkpoint on a small primitive mixture and score them."),
     "similarity": ("similarity", "Draw the block cosine-similarity heatmap of a decoder checkpoint."),

@@ -18,6 +18,7 @@ EXPECTED_COMMANDS = [
     "generate",
     "tasks-path",
     "eval",
+    "prepare",
     "train",
     "finetune",
     "similarity",

@@ -99,13 +99,13 @@ def test_missing_corpus_is_one_line(tmp_path):
 def test_missing_token_cache_for_non_building_rank(tmp_path, corpus_file):
     from primbench.model_zoo.data import prepare_data
 
-    with pytest.raises(ConfigError, match="tokenised corpus cache .* is missing"):
+    with pytest.raises(ConfigError, match=r"token shards for this config are missing .* run `primbench prepare"):
         prepare_data(micro_config("midas", corpus_file, "model.vocab_size=333"), build=False)
 
 
 def test_too_little_text_for_the_sequence_length(tmp_path):
     (tmp_path / "short.txt").write_text("A few words only.\n")
-    with pytest.raises(ConfigError, match="too small to fill both a training and a validation part"):
+    with pytest.raises(ConfigError, match=r"the corpus has only 0 training tokens, fewer than data.seq_len \+ 2"):
         train(micro_config("midas", tmp_path / "short.txt"), tmp_path / "run", progress=False)
     (tmp_path / "two.txt").write_text("A few words.\n" * 300 + "\n" + "Other words.\n" * 400)  # two chunks
     with pytest.raises(ConfigError, match=r"validation tokens, fewer than data.seq_len \+ 2 \(1026\)"):

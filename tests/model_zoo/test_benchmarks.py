@@ -1,5 +1,5 @@
 """The CPU-testable parts of benchmarks/: the metrics summary, and gpu_check.sh end to end with ALLOW_CPU=1
-(slow: six interpreter start-ups and two trainings)."""
+(slow: micro runs eager, compiled, under torchrun and killed-and-resumed)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_gpu_check_script_runs_on_cpu(tmp_path, corpus_file, token_cache):
         "PRIMBENCH_CACHE": str(token_cache),
     }
     result = subprocess.run(
-        ["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        ["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200
     )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
@@ -64,3 +64,38 @@ def test_gpu_check_refuses_without_gpu(tmp_path):
     if "no CUDA device visible" not in result.stderr:
         pytest.skip("a GPU is visible here")
     assert result.returncode == 2
+
+
+@pytest.mark.slow
+def test_gpu_check_wheels_install_offline_into_a_fresh_venv(tmp_path, corpus_file, token_cache):
+    """Downloads about 50 MB from PyPI: `gpu_check.sh prepare` carries every wheel the trainer's imports need
+    (transformers' typer, huggingface-hub's httpx included), so a bare venv installs them with --no-index."""
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "CHECK_DIR": str(tmp_path / "check"),
+        "BASE_CONFIG": "micro-baseline",
+        "SMALL_CONFIG": "micro-midas",
+        "EXTRA_SET": f"data.corpus={corpus_file}",
+        "PRIMBENCH_CACHE": str(token_cache),
+    }
+    result = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh", "prepare"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    wheels = tmp_path / "check" / "wheels"
+    assert list(wheels.glob("setuptools-*.whl")) and list(wheels.glob("typer-*.whl")) and list(wheels.glob("httpx*"))
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True, timeout=300)
+    python = tmp_path / "venv" / "bin" / "python"
+    install = [str(python), "-m", "pip", "install", "--quiet", "--no-index", "--find-links", str(wheels)]
+    packages = ["transformers", "tokenizers", "safetensors", "huggingface-hub", "numpy", "pyyaml", "click", "tqdm"]
+    offline = {**os.environ, "PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull}
+    for command in ([*install, *packages], [*install, "--no-deps", "-e", str(ROOT)]):
+        done = subprocess.run(command, capture_output=True, text=True, env=offline, timeout=600, cwd=ROOT)
+        assert done.returncode == 0, done.stderr[-2000:]
+    probe = (
+        "import huggingface_hub, typer, yaml, click, tqdm, safetensors; "
+        "from transformers import PreTrainedTokenizerFast; import primbench.model_zoo.prepare; print('ok')"
+    )
+    done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -31,11 +31,11 @@ def test_tokenizer_splits_digits_and_round_trips():
 def test_token_cache_is_built_once_and_splits_are_disjoint(tmp_path, corpus_file):
     config = micro_config("midas", corpus_file)
     data = prepare_data(config)
-    built = (data.folder / "train.bin").stat().st_mtime_ns
+    built = (data.folder / "manifest.json").stat().st_mtime_ns
     again = prepare_data(config)
-    assert again.folder == data.folder and (again.folder / "train.bin").stat().st_mtime_ns == built
+    assert again.folder == data.folder and (again.folder / "manifest.json").stat().st_mtime_ns == built
     assert data.train.dtype == np.uint16 and len(data.train) > 20 * len(data.val) > 0
-    assert int(data.train.max()) < config.model.vocab_size
+    assert int(np.asarray(data.train).max()) < config.model.vocab_size
     # no validation window of 32 tokens appears verbatim in the training tokens
     train_bytes = np.asarray(data.train).tobytes()
     windows = [np.asarray(data.val[s : s + 32]).tobytes() for s in range(0, len(data.val) - 32, 997)]
@@ -84,7 +84,7 @@ def test_local_jsonl_parquet_and_folders(tmp_path):
 
 def test_hf_dataset_offline_is_one_clear_error(monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    with pytest.raises(ConfigError, match="could not load HF dataset 'nobody/nothing'"):
+    with pytest.raises(ConfigError, match="could not stream HF dataset 'nobody/nothing'"):
         list(corpus.read_documents("hf:nobody/nothing"))
 
 
@@ -104,7 +104,7 @@ def test_missing_archive_is_named(tmp_path):
         corpus.fetch_default_corpus(tmp_path / "archives")
 
 
-def test_max_chars_takes_an_even_stride(tmp_path):
+def test_max_chars_keeps_about_that_share_of_chunks(tmp_path):
     path = write_corpus(tmp_path / "big.txt", sentences=20000)
     full = prepare_data(micro_config("midas", path, "data.max_chars=0"))
     part = prepare_data(micro_config("midas", path, "data.max_chars=300000"))

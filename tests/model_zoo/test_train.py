@@ -109,7 +109,8 @@ def test_resume_is_bit_identical_across_growth(
     assert expected.keys() == actual.keys()
     assert all(torch.equal(expected[k], actual[k]) for k in expected)
     assert _metrics(out) == [
-        {**m, "tokens_per_s": n["tokens_per_s"]} for m, n in zip(_metrics(reference), _metrics(out))
+        {**m, "tokens_per_s": n["tokens_per_s"], "elapsed_s": n["elapsed_s"]}
+        for m, n in zip(_metrics(reference), _metrics(out))
     ]
     assert (resumed["flops"], resumed["tokens"], resumed["final_val_loss"]) == (
         summary["flops"],

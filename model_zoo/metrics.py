@@ -1,0 +1,45 @@
+"""The run's log: `metrics.jsonl` (one line per log step), mirrored to TensorBoard when that package is installed.
+
+On resume, lines past the checkpoint's step are dropped (and TensorBoard purges its events past that step), so
+the log of a resumed run reads as one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+
+def tensorboard_available() -> bool:
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+class MetricsLog:
+    def __init__(self, path: Path, resumed_step: int, tensorboard: bool | None = None):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        kept = []
+        if path.is_file():
+            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= resumed_step]
+        path.write_text("".join(line + "\n" for line in kept))
+        self.board = None
+        if tensorboard_available() if tensorboard is None else tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.board = SummaryWriter(path.parent / "tensorboard", purge_step=resumed_step + 1)
+
+    def write(self, record: dict[str, Any]) -> None:
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(clean) + "\n")
+        if self.board is not None:
+            for key, value in clean.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self.board.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
