@@ -59,6 +59,12 @@ def _metadata(text: str | None) -> dict | None:
 )
 @click.option("--seed", default=1234, show_default=True, type=int, help="Seed of the few-shot draw.")
 @click.option(
+    "--allow-truncation",
+    is_flag=True,
+    help="Score prompts longer than the model's context (lm-eval cuts them from the left) with a warning, "
+    "instead of refusing.",
+)
+@click.option(
     "--out",
     "out_dir",
     default=None,
@@ -77,17 +83,21 @@ def command(
     model_args: str | None,
     metadata: str | None,
     seed: int,
+    allow_truncation: bool,
     out_dir: Path | None,
 ) -> None:
     """Score MODEL (a Hugging Face folder) on primbench's lm-eval tasks and print accuracy per task and group.
 
     Every task has two scorings: `prim_<preset>` by loglikelihood (right when every answer token is the greedy
     choice) and `prim_<preset>_gen` by greedy generation and exact match. Groups: reasoning_primitives (the
-    paper's set), reasoning_primitives_gen, reasoning_primitives_<primitive>[_gen].
+    paper's set), reasoning_primitives_gen, reasoning_primitives_<primitive>[_gen]. A prompt longer than the
+    model's context is refused before anything runs (lm-eval would cut it silently); the message names the
+    longest prompt and the fixes.
 
     \b
     Examples:
-      primbench eval runs/tiny-midas/final --limit 100
+      primbench eval runs/tiny-midas/final --limit 100 --shots 1
+      primbench eval runs/tiny-midas/final --shots 5 --allow-truncation          # cut prompts, with a warning
       primbench eval runs/tiny-midas/final --tasks reasoning_primitives_gen --shots 0 --out results/tiny-midas
       primbench eval ~/.cache/primbench/models/smollm2-135m-instruct -t prim_variable_assignment_d0_code,prim_arithmetic_psm
       primbench eval my_model -t 'prim_variable_*' --metadata '{"n": 200, "seed": 7}' --device cuda --batch-size auto
@@ -107,6 +117,7 @@ def command(
         metadata=_metadata(metadata),
         seed=seed,
         quiet=True,
+        allow_truncation=allow_truncation,
     )
     click.echo(markdown_table(result), nl=False)
     for task, count in sorted(result.truncated.items()):
