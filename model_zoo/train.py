@@ -34,6 +34,7 @@ from primbench.model_zoo.data import prepare_data, train_batch, val_batches
 from primbench.model_zoo.errors import ConfigError
 from primbench.model_zoo.flops import flops_per_token, peak_flops
 from primbench.model_zoo.growth import grow_model, grow_optimizer_state
+from primbench.model_zoo.mixture import blend_mixture
 from primbench.model_zoo.model import build_model, count_parameters, initial_layers, next_token_loss
 from primbench.model_zoo.optimizer import build_optimizer, load_named_state, named_state, parameter_names
 from primbench.model_zoo.schedule import (
@@ -68,6 +69,7 @@ class Trainer:
         distributed.barrier(runtime)
         if not runtime.is_main:
             self.data = prepare_data(config, build=False)
+        self.data = blend_mixture(self.data, config.data)  # data.mix, when set: training tokens only
         self.val = val_batches(self.data.val, run.eval_batches, run.micro_batch_size, config.data.seq_len)
 
         self.step, self.tokens, self.flops, self.elapsed = 0, 0, 0, 0.0
