@@ -62,6 +62,10 @@ class DataConfig:
     seq_len: int = 128
     val_fraction: float = 0.01  # share of corpus chunks held out for validation loss
     max_chars: int = 0  # use at most this many characters of the corpus (0 = all)
+    # another text blended into the training stream (e.g. train-split primitive examples; model_zoo/mixture.py):
+    # a .txt/.jsonl/.parquet path, and the share of training tokens it makes. Validation stays corpus-only.
+    mix: str = ""
+    mix_fraction: float = 0.0
 
 
 @dataclass
@@ -286,6 +290,11 @@ def validate(config: TrainConfig) -> None:
     _require(d.prepare_workers >= 0, "data.prepare_workers must be >= 0 (0 = one per core)")
     _require(d.seq_len >= 8, "data.seq_len must be at least 8")
     _require(0 < d.val_fraction < 0.5, "data.val_fraction must be between 0 and 0.5")
+    _require(0 <= d.mix_fraction < 1, f"data.mix_fraction must be in [0, 1), got {d.mix_fraction}")
+    _require(
+        bool(d.mix) == (d.mix_fraction > 0),
+        "data.mix and data.mix_fraction go together: set both (e.g. data.mix=mix.jsonl data.mix_fraction=0.25) or neither",
+    )
     _require(d.corpus.strip() != "", "data.corpus must be 'default', local file paths, or hf:<dataset name>")
     _require(o.lr > 0 and 0 <= o.min_lr <= o.lr, "optim.lr must be > 0 and optim.min_lr between 0 and optim.lr")
     _require(

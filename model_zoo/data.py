@@ -23,12 +23,25 @@ from primbench.model_zoo.tokenizer import special_ids
 
 
 class ShardedTokens:
-    """Token shards read as one flat sequence: `len()` and contiguous slices (which may span two shards)."""
+    """Token shards read as one flat sequence: `len()` and contiguous slices (which may span two shards).
+
+    Shards are memory-mapped files; `with_part` appends an in-memory array (the `data.mix` blend) without
+    reading the files, so memory stays bounded by what is appended, not by the corpus.
+    """
 
     def __init__(self, files: list[Path], dtype: str):
         self.dtype = np.dtype(dtype)
-        self.shards = [np.memmap(file, dtype=self.dtype, mode="r") for file in files]
+        self._set_parts([np.memmap(file, dtype=self.dtype, mode="r") for file in files])
+
+    def _set_parts(self, parts: list[np.ndarray]) -> None:
+        self.shards = parts
         self.starts = np.cumsum([0] + [len(shard) for shard in self.shards])
+
+    def with_part(self, tokens: np.ndarray) -> ShardedTokens:
+        """A new view of these shards with `tokens` appended at the end."""
+        extended = ShardedTokens([], self.dtype.name)
+        extended._set_parts([*self.shards, np.asarray(tokens, dtype=self.dtype)])
+        return extended
 
     def __len__(self) -> int:
         return int(self.starts[-1])

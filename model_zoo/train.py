@@ -36,6 +36,7 @@ from primbench.model_zoo.flops import flops_per_token, peak_flops
 from primbench.model_zoo.growth import grow_model, grow_optimizer_state
 from primbench.model_zoo.lock import RunLock
 from primbench.model_zoo.metrics import MetricsLog
+from primbench.model_zoo.mixture import blend_mixture
 from primbench.model_zoo.model import build_model, count_parameters, initial_layers, next_token_loss
 from primbench.model_zoo.optimizer import build_optimizer, load_named_state, named_state, parameter_names
 from primbench.model_zoo.schedule import (
@@ -69,6 +70,7 @@ class Trainer:
         self.accumulation = run.batch_size // ranks_batch
         resume_from = self._resume_point(resume)
 
+        self.data = blend_mixture(self.data, config.data)  # data.mix, when set: training tokens only
         self.val = val_batches(self.data.val, run.eval_batches, run.micro_batch_size, config.data.seq_len)
 
         self.step, self.tokens, self.flops, self.elapsed = 0, 0, 0, 0.0

@@ -65,6 +65,12 @@ def _metadata(text: str | None) -> dict | None:
 )
 @click.option("--system-instruction", default=None, help="System message put before the prompt (chat or plain).")
 @click.option(
+    "--allow-truncation",
+    is_flag=True,
+    help="Score prompts longer than the model's context (lm-eval cuts them from the left) with a warning, "
+    "instead of refusing.",
+)
+@click.option(
     "--out",
     "out_dir",
     default=None,
@@ -85,6 +91,7 @@ def command(
     seed: int,
     apply_chat_template: bool,
     system_instruction: str | None,
+    allow_truncation: bool,
     out_dir: Path | None,
 ) -> None:
     """Score MODEL (a Hugging Face folder) on primbench's lm-eval tasks and print accuracy per task and group.
@@ -92,11 +99,14 @@ def command(
     Every task has two scorings: `prim_<preset>` by loglikelihood (right when every answer token is the greedy
     choice) and `prim_<preset>_gen` by greedy generation and exact match. Groups: reasoning_primitives (the
     paper's set), reasoning_primitives_gen, reasoning_primitives_<primitive>[_gen]. Generation tasks also report
-    `flexible` (flexible-extract: the reply's first integer, or first words of the answer's length).
+    `flexible` (flexible-extract: the reply's first integer, or first words of the answer's length). A prompt
+    longer than the model's context is refused before anything runs (lm-eval would cut it silently); the message
+    names the longest prompt and the fixes.
 
     \b
     Examples:
-      primbench eval runs/tiny-midas/final --limit 100
+      primbench eval runs/tiny-midas/final --limit 100 --shots 1
+      primbench eval runs/tiny-midas/final --shots 5 --allow-truncation          # cut prompts, with a warning
       primbench eval runs/tiny-midas/final --tasks reasoning_primitives_gen --shots 0 --out results/tiny-midas
       primbench eval ~/.cache/primbench/models/smollm2-135m-instruct -t prim_variable_assignment_d0_code,prim_arithmetic_psm
       primbench eval ~/.cache/primbench/models/smollm2-135m-instruct -t reasoning_primitives_gen --apply-chat-template \\
@@ -120,6 +130,7 @@ def command(
         quiet=True,
         apply_chat_template=apply_chat_template,
         system_instruction=system_instruction,
+        allow_truncation=allow_truncation,
     )
     click.echo(markdown_table(result), nl=False)
     for task, count in sorted(result.truncated.items()):

@@ -71,7 +71,8 @@ def command(
     """Fine-tune copies of MODEL on a small mixture of primitive training examples and score them.
 
     Each seed tunes a fresh copy (loss on the answer tokens only) and scores it on the test split through
-    the same lm-eval tasks as `primbench eval`. The original checkpoint is never modified.
+    the same lm-eval tasks as `primbench eval`, and on its own training examples (the `fit` column: a copy
+    that does not fit them has not taken the tuning). The original checkpoint is never modified.
 
     \b
     Examples:
@@ -98,10 +99,11 @@ def command(
     if out_dir is not None:
         write_json(result, out_dir / "finetune.json")
     width = max(len(task) for task in result["tasks"])
-    click.echo(f"{'task':<{width}}  mean    std     per seed")
+    click.echo(f"{'task':<{width}}  mean    std     fit     per seed")
     for task, cell in result["tasks"].items():
         seeds = " ".join(f"{value:.3f}" for value in cell["per_seed"])
-        click.echo(f"{task:<{width}}  {cell['mean']:.3f}   {cell['std']:.3f}   {seeds}")
-    click.echo(f"{'mean':<{width}}  {result['mean']:.3f}")
+        click.echo(f"{task:<{width}}  {cell['mean']:.3f}   {cell['std']:.3f}   {cell['fit']:.3f}   {seeds}")
+    click.echo(f"{'mean':<{width}}  {result['mean']:.3f}           {result['fit']:.3f}")
+    click.echo("fit: accuracy of the tuned copies on their own training examples (1.000 = the mixture is fitted)")
     if out_dir is not None:
         click.echo(f"written: {out_dir / 'finetune.json'}")

@@ -38,8 +38,18 @@ from primbench.harness.reproduce.presets import PRESETS
     metavar="KEY=VALUE",
     help="Override a training config key for all three models, e.g. --set data.corpus=texts/ (repeatable).",
 )
+@click.option(
+    "--seeds",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Pretrain each method under this many seeds (run.seed and the next ones); the table then gives 95%% "
+    "intervals over seeds and items. A larger count in a finished folder only adds the missing seeds.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars for training and fine-tuning (lm-eval keeps its own).")
-def command(preset: str, out_dir: Path | None, given: tuple[str, ...], overrides: tuple[str, ...], quiet: bool) -> None:
+def command(
+    preset: str, out_dir: Path | None, given: tuple[str, ...], overrides: tuple[str, ...], seeds: int, quiet: bool
+) -> None:
     """Train baseline, GradStack and MIDAS with the same steps, evaluate all three, write tables and plots.
 
     Per model: validation loss, few-shot primitives, fine-tuned primitives, training FLOPs and wall-clock,
@@ -50,6 +60,7 @@ def command(preset: str, out_dir: Path | None, given: tuple[str, ...], overrides
     Examples:
       primbench reproduce --preset tiny                       # the demo: ~20 min on 2 CPU cores
       primbench reproduce --preset tiny --out runs/tiny       # run again: skips what is done
+      primbench reproduce --preset tiny --out runs/tiny --seeds 3   # add seeds 1 and 2, intervals over all
       primbench reproduce --preset small --out results/small --checkpoints midas=runs/small-midas
       primbench reproduce --preset micro --out /tmp/m --set data.corpus=my_text.txt
     """
@@ -64,6 +75,7 @@ def command(preset: str, out_dir: Path | None, given: tuple[str, ...], overrides
         overrides=list(overrides),
         log=lambda line: click.echo(line, err=True),
         progress=not quiet,
+        seeds=seeds,
     )
     click.echo((out / "table.md").read_text())
     click.echo(

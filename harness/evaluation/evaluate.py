@@ -18,6 +18,7 @@ from typing import Any
 from primbench.atomic import write_text
 from primbench.harness.errors import HarnessError
 from primbench.harness.evaluation.models import check_model_source, check_tokenizer, load_model_error, load_tokenizer
+from primbench.harness.evaluation.prompt_fit import PromptFit
 from primbench.tasks.selection import check_each_task_once, resolve_task_names
 
 DEFAULT_TASKS = ("reasoning_primitives",)
@@ -48,8 +49,10 @@ class EvalResult:
 
     scores: list[Score]
     raw: dict
-    # task -> prompts longer than the model's context window, which lm-eval cuts from the left without a word
+    # task -> prompts longer than the model's context window (scored only with allow_truncation)
     truncated: dict[str, int] = dataclasses.field(default_factory=dict)
+    # task -> headline score of each item in doc order (0/1 accuracy), for intervals over items
+    items: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
     def score(self, name: str) -> Score:
         for row in self.scores:
@@ -111,6 +114,7 @@ def evaluate(
     quiet: bool = False,
     apply_chat_template: bool = False,
     system_instruction: str | None = None,
+    allow_truncation: bool = False,
 ) -> EvalResult:
     """Evaluate `model` on primbench tasks and groups, `shots`-shot from the train split, first `limit` items.
 
@@ -120,6 +124,8 @@ def evaluate(
     few-shot draw. Accuracy stderrs are closed-form (bootstrap_iters=0 turns every stderr off).
     `apply_chat_template` wraps prompts in the tokenizer's chat template, the few-shot examples as turns, after
     `system_instruction` (lm-eval's own options, passed through).
+    A prompt longer than the model's context raises `HarnessError` before any forward pass, unless
+    `allow_truncation` (then lm-eval cuts it from the left, and `EvalResult.truncated` counts it).
     """
     if shots < 0:
         raise HarnessError(f"--shots must be 0 or more, not {shots}")
@@ -143,6 +149,7 @@ def evaluate(
             bootstrap_iters,
             apply_chat_template=apply_chat_template,
             system_instruction=system_instruction,
+            allow_truncation=allow_truncation,
         )
 
 
@@ -177,6 +184,7 @@ def _evaluate(
     bootstrap_iters,
     apply_chat_template=False,
     system_instruction=None,
+    allow_truncation=False,
 ) -> EvalResult:
     from lm_eval import simple_evaluate
 
@@ -193,24 +201,26 @@ def _evaluate(
         _check_chat_template(model, tokenizer, model_type)
     lm = _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args)
     top_level = [loaded["groups"][name] if name in loaded["groups"] else loaded["tasks"][name] for name in names]
-    # samples are always logged: they are what the truncation count reads; dropped below unless asked for
-    raw = simple_evaluate(
-        model=lm,
-        tasks=top_level,
-        task_manager=manager,
-        num_fewshot=shots,
-        limit=limit,
-        log_samples=True,
-        bootstrap_iters=bootstrap_iters,
-        random_seed=seed,
-        numpy_random_seed=seed,
-        torch_random_seed=seed,
-        fewshot_random_seed=seed,
-        apply_chat_template=apply_chat_template,
-        fewshot_as_multiturn=apply_chat_template,
-        system_instruction=system_instruction,
-    )
-    truncated = _truncated_prompts(raw["samples"], lm)
+    # samples are always logged: they hold the per-item scores (`item_scores`); dropped below unless asked for
+    with PromptFit(lm, shots, allow_truncation).watching() as fit:
+        raw = simple_evaluate(
+            model=lm,
+            tasks=top_level,
+            task_manager=manager,
+            num_fewshot=shots,
+            limit=limit,
+            log_samples=True,
+            bootstrap_iters=bootstrap_iters,
+            random_seed=seed,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
+            apply_chat_template=apply_chat_template,
+            fewshot_as_multiturn=apply_chat_template,
+            system_instruction=system_instruction,
+        )
+    truncated = fit.truncated
+    items = _item_scores(raw["samples"], loaded["tasks"])
     if not log_samples:
         del raw["samples"]
     # lm-eval names a pre-built model by its class ("HFLM"); keep what a rerun needs
@@ -224,10 +234,10 @@ def _evaluate(
         "model_type": model_type,
         "model_args": model_args,
         "truncated": truncated,
-        "apply_chat_template": apply_chat_template,
-        "system_instruction": system_instruction,
+        "longest_prompt": fit.longest,
+        "context": fit.max_length,
     }
-    return EvalResult(scores=_scores(raw, loaded), raw=raw, truncated=truncated)
+    return EvalResult(scores=_scores(raw, loaded), raw=raw, truncated=truncated, items=items)
 
 
 def _check_chat_template(model, tokenizer, model_type: str) -> None:
@@ -242,29 +252,14 @@ def _check_chat_template(model, tokenizer, model_type: str) -> None:
         )
 
 
-def _truncated_prompts(samples: dict, lm) -> dict[str, int]:
-    """Per task, the prompts (few-shot context plus answer) longer than the model's context window.
-
-    lm-eval keeps only the last `max_length` tokens of such a prompt, so a short-context model scored "5-shot" may
-    have seen fewer shots; callers report the count beside the score. Models without a tokenizer (oracles) give {}.
-    """
-    max_length, encode = getattr(lm, "max_length", None), getattr(lm, "tok_encode", None)
-    if not isinstance(max_length, int) or encode is None:
-        return {}
-    # a generation task logs each item once per filter: count items (doc_id), not samples
-    return {
-        task: len(
-            {
-                sample["doc_id"]
-                for sample in task_samples
-                if any(
-                    len(encode(context + (answer if isinstance(answer, str) else ""))) > max_length
-                    for context, answer in sample["arguments"]
-                )
-            }
-        )
-        for task, task_samples in samples.items()
-    }
+def _item_scores(samples: dict, tasks: dict) -> dict[str, list[float]]:
+    """Per task, the headline metric of each scored item in doc order (what intervals over items resample)."""
+    scores = {}
+    for name, task_samples in samples.items():
+        metric, filter_name = HEADLINE[tasks[name].config.output_type]
+        by_doc = {s["doc_id"]: float(s[metric]) for s in task_samples if s.get("filter", "none") == filter_name}
+        scores[name] = [by_doc[doc] for doc in sorted(by_doc)]
+    return scores
 
 
 def _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args):
@@ -413,7 +408,7 @@ def _as_saved_by_lm_eval(sample: dict) -> dict:
 def score_tasks(
     model, tokenizer, tasks: list[str], shots: int, limit: int | None, batch_size: int = 16
 ) -> dict[str, dict]:
-    """{task: {"accuracy", "stderr", "n"}} of an in-memory model through `harness.evaluate`."""
+    """{task: {"accuracy", "stderr", "n", "truncated", "items"}} of an in-memory model through `evaluate`."""
     result = evaluate(
         model,
         tasks,
@@ -430,6 +425,7 @@ def score_tasks(
             "stderr": score.stderr,
             "n": score.n,
             "truncated": result.truncated.get(task, 0),
+            "items": result.items.get(task, []),
         }
         for task, score in result.tasks.items()
         if task in tasks

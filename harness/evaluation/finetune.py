@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from primbench.harness.errors import HarnessError
 from primbench.harness.evaluation.evaluate import score_tasks
 from primbench.tasks.data import DEFAULT_SEED
-from primbench.tasks.selection import expand_tasks, presets_of, training_mixture
+from primbench.tasks.selection import expand_tasks, preset_of, presets_of, training_mixture
 
 if TYPE_CHECKING:
     import torch
@@ -80,20 +80,21 @@ class FinetuneResult:
             "settings": self.settings,
             "tasks": self.tasks,
             "mean": mean_over_tasks(self.tasks),
+            "fit": mean_over_tasks(self.tasks, "fit"),
         }
 
 
-def mean_over_tasks(tasks: dict[str, dict]) -> float | None:
-    values = [cell["mean"] for cell in tasks.values()]
+def mean_over_tasks(tasks: dict[str, dict], key: str = "mean") -> float | None:
+    values = [cell[key] for cell in tasks.values()]
     return sum(values) / len(values) if values else None
 
 
-def encode_example(record: dict, tokenizer) -> tuple[list[int], list[int]]:
+def encode_example(record: dict, tokenizer, stop: str = STOP) -> tuple[list[int], list[int]]:
     """(input ids, labels) with the prompt masked out, split the way lm-eval splits context and continuation."""
     context = tokenizer.encode(record["prompt"], add_special_tokens=False)
-    whole = tokenizer.encode(record["prompt"] + " " + record["answer"] + STOP, add_special_tokens=False)
+    whole = tokenizer.encode(record["prompt"] + " " + record["answer"] + stop, add_special_tokens=False)
     if whole[: len(context)] != context:  # a merge across the boundary: fall back to encoding the parts apart
-        whole = context + tokenizer.encode(" " + record["answer"] + STOP, add_special_tokens=False)
+        whole = context + tokenizer.encode(" " + record["answer"] + stop, add_special_tokens=False)
     labels = [IGNORE_INDEX] * len(context) + whole[len(context) :]
     return whole, labels
 
@@ -111,6 +112,28 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[st
         labels[row, : len(target)] = torch.tensor(target)
         attention[row, : len(ids)] = 1
     return {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
+
+
+def fitted(model, tokenizer, records: list[dict], batch_size: int = 16) -> list[bool]:
+    """Per record: is every token of `" " + answer` the model's greedy choice after the prompt?
+
+    The loglikelihood tasks' `acc`, computed on the tuned copy's own training examples: a copy that cannot
+    reproduce the answers it was tuned on has not taken the tuning, whatever its test accuracy says.
+    """
+    import torch
+
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    right: list[bool] = []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(records), batch_size):
+            batch = collate(
+                [encode_example(r, tokenizer, stop="") for r in records[start : start + batch_size]], pad_id
+            )
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            guesses, targets = logits[:, :-1].argmax(-1), batch["labels"][:, 1:]  # position t predicts token t+1
+            right += ((guesses == targets) | (targets == IGNORE_INDEX)).all(dim=1).tolist()
+    return right
 
 
 def tune_copy(model, tokenizer, records: list[dict], config: FinetuneConfig, seed: int, progress: bool = False):
@@ -155,13 +178,19 @@ def finetune(
     tasks = expand_tasks(tasks)
     presets = presets_of(tasks)
     per_seed: dict[str, list[float]] = {task: [] for task in tasks}
+    fit_per_seed: dict[str, list[float]] = {task: [] for task in tasks}
+    items: dict[str, list[list[float]]] = {task: [] for task in tasks}
     counts: dict[str, int] = {}
     for seed in config.seeds:
         records = training_mixture(presets, config.n_train, seed, config.data_seed)
         tuned = tune_copy(model, tokenizer, records, config, seed, progress=progress)
+        right = fitted(tuned, tokenizer, records)
         scores = score_tasks(tuned, tokenizer, tasks, shots=config.shots, limit=config.limit)
         for task in tasks:
+            mine = [ok for ok, record in zip(right, records) if record["preset"] == preset_of(task)]
+            fit_per_seed[task].append(sum(mine) / len(mine))
             per_seed[task].append(scores[task]["accuracy"])
+            items[task].append(scores[task]["items"])
             counts[task] = scores[task]["n"]
         del tuned
     cells = {
@@ -170,6 +199,9 @@ def finetune(
             "std": statistics.stdev(values) if len(values) > 1 else 0.0,
             "per_seed": values,
             "n": counts[task],
+            "fit": statistics.fmean(fit_per_seed[task]),  # accuracy on the tuned copies' own training examples
+            "fit_per_seed": fit_per_seed[task],
+            "items": [statistics.fmean(column) for column in zip(*items[task])],  # per test item, over seeds
         }
         for task, values in per_seed.items()
     }

@@ -16,6 +16,7 @@ import jinja2
 from primbench.atomic import write_text
 from primbench.harness.analysis.similarity import SimilarityResult
 from primbench.harness.reports import plots
+from primbench.harness.reproduce.compare import PROTOCOLS
 from primbench.model_zoo.config import METHODS
 
 Z_95 = 1.96  # two-sided 95% normal quantile, for "is this accuracy distinguishable from chance?"
@@ -60,6 +61,9 @@ def table_context(results: dict) -> dict:
                 "finetuned_std": finetuned["std"] if finetuned else None,
                 "finetuned_n": finetuned["n"] if finetuned else 0,
                 "finetuned_signal": bool(finetuned) and above_chance(finetuned["mean"], chance, finetuned["n"]),
+                "finetuned_fit": finetuned.get("fit") if finetuned else None,
+                # below the blind-guess level: the tuning failed, the number is not a finding about the model
+                "finetuned_failed": bool(finetuned) and finetuned["mean"] < chance,
             }
         rows.append({"task": task, "chance": chance, "cells": cells})
     training = []
@@ -116,6 +120,42 @@ def table_context(results: dict) -> dict:
         "fewshot_prompts": sum(score["n"] for score in fewshot_scores),
         "fewshot_truncated": sum(score.get("truncated", 0) for score in fewshot_scores),
         "settings": results.get("settings", {}),
+        **interval_context(results, methods),
+    }
+
+
+def interval_context(results: dict, methods: list[str]) -> dict:
+    """Rows of intervals over seeds and items, of paired differences, and the counts the closing statement states.
+
+    Empty for a results.json without intervals (made before `--seeds`).
+    """
+    intervals, differences = results.get("intervals") or {}, results.get("differences") or {}
+    rows, clears = [], {protocol: 0 for protocol in PROTOCOLS}
+    verdict = {name: {protocol: {"above": 0, "below": 0, "zero": 0} for protocol in PROTOCOLS} for name in differences}
+    for task, info in results["tasks"].items():
+        cells = {}
+        for method in methods:
+            for protocol in PROTOCOLS:
+                cell = intervals.get(method, {}).get(protocol, {}).get(task)
+                cells[f"{method}/{protocol}"] = cell and {**cell, "signal": cell["low"] > info["chance"]}
+                if cell and method == "baseline" and cell["low"] > info["chance"]:
+                    clears[protocol] += 1
+        gaps = {}
+        for name, by_protocol in differences.items():
+            for protocol in PROTOCOLS:
+                gap = by_protocol.get(protocol, {}).get(task)
+                gaps[f"{name}/{protocol}"] = gap
+                if gap:
+                    side = "above" if gap["low"] > 0 else "below" if gap["high"] < 0 else "zero"
+                    verdict[name][protocol][side] += 1
+        rows.append({"task": task, "chance": info["chance"], "cells": cells, "gaps": gaps})
+    return {
+        "interval_rows": rows if intervals else [],
+        "difference_names": list(differences),
+        "baseline_clears": clears,
+        "verdict": verdict,
+        "separated": sum(v["above"] + v["below"] for by in verdict.values() for v in by.values()),
+        "protocols": PROTOCOLS,
     }
 
 
@@ -128,7 +168,7 @@ def render_tables(results: dict) -> tuple[str, str]:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(pct=_pct, num=_num, sci=_sci, csv=_csv_field)
+    environment.filters.update(pct=_pct, num=_num, sci=_sci, csv=_csv_field, spct=_signed_pct)
     context = table_context(results)
     return (
         environment.get_template("table.md.j2").render(context),
@@ -191,6 +231,10 @@ def _protocol_accuracies(model: dict, protocol: str) -> dict[str, float]:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _signed_pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:+.1f}"
 
 
 def _num(value: float | None, digits: int = 3) -> str:

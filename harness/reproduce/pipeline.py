@@ -2,10 +2,13 @@
 
 Per method the pipeline is a list of stages: train (or take a given checkpoint), few-shot primitives, the
 isoplot (validation loss and few-shot accuracy over saved checkpoints), the fine-tuned protocol, and the block
-similarity. Each finished stage's result is written to `state.json` under `--out` before the next one starts, so
-a re-run (after a crash, or just to redraw the report) skips what is done and renders `results.json` from the
-same stored numbers: byte-identical when nothing new ran. The state file also pins the preset, the given
-checkpoints and the config overrides; a re-run that changes any of them is refused rather than mixed.
+similarity; then the baseline read at the stacked runs' FLOPs (its nearest saved checkpoint), and, for
+`seeds` > 1, each further pretraining seed's train, few-shot and fine-tuned stages, from which `compare` makes
+intervals over seeds and items and paired stacked-minus-baseline differences. Each finished stage's result is
+written to `state.json` under `--out` before the next one starts, so a re-run (after a crash, or just to redraw
+the report) skips what is done and renders `results.json` from the same stored numbers: byte-identical when
+nothing new ran. The state file also pins the preset, the given checkpoints and the config overrides; a re-run
+that changes any of them is refused rather than mixed (the seed count is not pinned: more seeds extend a folder).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 from primbench.atomic import write_json
 from primbench.harness.errors import HarnessError
 from primbench.harness.reports.report import write_report
-from primbench.harness.reproduce import stages
+from primbench.harness.reproduce import compare, stages
 from primbench.harness.reproduce.presets import PRESETS, ReproducePreset
 from primbench.model_zoo.config import METHODS
 
@@ -105,22 +108,32 @@ def reproduce(
     overrides: list[str] | tuple[str, ...] = (),
     log: Callable[[str], None] = print,
     progress: bool = True,
+    seeds: int = 1,
 ) -> dict:
-    """Run (or resume) the whole comparison into `out`; return the results dict also written to results.json."""
+    """Run (or resume) the whole comparison into `out`; return the results dict also written to results.json.
+
+    `seeds` pretrains every method under that many seeds (the config's `run.seed` and the ones after it). Seed
+    counts are not pinned: `seeds=3` in a folder made with `seeds=1` keeps what is done and adds two seeds.
+    """
     if preset not in PRESETS:
         raise HarnessError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if seeds < 1:
+        raise HarnessError(f"--seeds must be at least 1, got {seeds}")
+    if seeds > 1 and checkpoints:
+        raise HarnessError("--checkpoints gives one model per method, so it takes --seeds 1; drop one of the two")
     settings = PRESETS[preset]
     out = Path(out)
     checkpoints = dict(checkpoints or {})
     for method, path in checkpoints.items():  # fail before hours of training, not after
         stages.given_source(method, Path(path).expanduser())
-    configs = stages.load_configs(settings.size, list(overrides), [m for m in METHODS if m not in checkpoints])
+    train_overrides = [*settings.train_overrides, *overrides]
+    configs = stages.load_configs(settings.size, train_overrides, [m for m in METHODS if m not in checkpoints])
     pins = {
         "preset": preset,
         "checkpoints": checkpoints,
         "overrides": list(overrides),
         "settings": settings.to_dict(),
-        "command": command_line(preset, out, checkpoints, overrides),
+        "command": command_line(preset, out, checkpoints, overrides, seeds),
     }
     book = StageBook.open(out, pins)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,13 +149,40 @@ def reproduce(
             log,
         )
         entries[method] = _measure(method, source, out, settings, task_names, book, log, progress)
+    stacked_flops = next((entries[m]["training"] or {}).get("flops") for m in ("midas", "gradstack") if m in entries)
+    baseline_run = stages.run_folder(out, book.stages["baseline/train"])
+    read = book.run(
+        "baseline/equal_flops",
+        lambda: {"point": stages.equal_flops(baseline_run, stacked_flops, task_names, settings)},
+        log,
+    )
+    first = next(iter(configs.values())).run.seed if configs else 0
+    seed_list = [first + k for k in range(seeds)]
+    per_seed = {method: [_seed_entry(first, entry)] for method, entry in entries.items()}
+    for seed in seed_list[1:]:
+        seed_configs = stages.load_configs(settings.size, [*train_overrides, f"run.seed={seed}"], list(METHODS))
+        for method in METHODS:
+            per_seed[method].append(
+                _measure_seed(method, seed, seed_configs[method], out, settings, task_names, book, log, progress)
+            )
+    for method, entry in entries.items():
+        entry["seeds"] = per_seed[method]
     results = {
         "preset": preset,
-        "command": book.pins["command"],
+        # the first run's command, unless this run added seeds (then this command makes the whole folder)
+        "command": book.pins["command"] if seeds == 1 else command_line(preset, out, checkpoints, overrides, seeds),
+        "seeds": seed_list,
         "versions": book.run("versions", _versions, log),
         "settings": {**settings.to_dict(), "overrides": list(overrides), "checkpoints": checkpoints},
         "tasks": tasks,
+        # evaluation refuses prompts longer than a model's context, so a finished run always counts 0 here
+        "truncated_prompts": sum(
+            cell.get("truncated", 0) for runs in per_seed.values() for run in runs for cell in run["fewshot"].values()
+        ),
         "models": entries,
+        "intervals": {method: compare.model_intervals(runs, task_names) for method, runs in per_seed.items()},
+        "differences": compare.differences(per_seed, task_names),
+        "equal_flops": _equal_flops_entry(read["point"], entries, task_names),
     }
     write_json(results, out / RESULTS_FILE)
     write_report(results, out)
@@ -191,6 +231,51 @@ def _measure(
     }
 
 
+def _equal_flops_entry(point: dict | None, entries: dict, tasks: list[str]) -> dict | None:
+    """The baseline at the stacked runs' FLOPs, and each stacked final model minus it (paired over items)."""
+    if point is None:
+        return None
+    runs = {method: [_seed_entry(0, entry)] for method, entry in entries.items()}
+    runs["baseline"] = [{"seed": 0, "fewshot": point["accuracy"], "finetuned": {}}]
+    gaps = compare.differences(runs, tasks)
+    return {**point, "differences": {name: by_protocol.get("fewshot", {}) for name, by_protocol in gaps.items()}}
+
+
+def _seed_entry(seed: int, entry: dict) -> dict:
+    """What the intervals read from one pretraining seed: its few-shot and fine-tuned cells."""
+    return {"seed": seed, "fewshot": entry["fewshot"]["accuracy"], "finetuned": entry["finetuned"]}
+
+
+def _measure_seed(
+    method: str,
+    seed: int,
+    config,
+    out: Path,
+    settings: ReproducePreset,
+    tasks: list[str],
+    book: StageBook,
+    log: Callable[[str], None],
+    progress: bool,
+) -> dict:
+    """A further pretraining seed: train, few-shot and fine-tuned (the isoplot and similarity stay seed 0's)."""
+    name = f"{method}-seed{seed}"
+    source = book.run(
+        f"{method}/seed{seed}/train", lambda: stages.train_or_take(method, out, config, None, progress, name), log
+    )
+    loaded = stages.LazyModel(out / source["checkpoint"])
+    fewshot = book.run(
+        f"{method}/seed{seed}/fewshot",
+        lambda: {"shots": settings.shots, "limit": settings.limit, "accuracy": stages.fewshot(loaded, tasks, settings)},
+        log,
+    )
+    tuned = book.run(
+        f"{method}/seed{seed}/finetune",
+        lambda: {"tasks": stages.finetuned(loaded, tasks, settings.finetune, progress)},
+        log,
+    )
+    return {"seed": seed, "training": source["training"], "fewshot": fewshot["accuracy"], "finetuned": tuned["tasks"]}
+
+
 def _versions() -> dict:
     versions = {"python": platform.python_version()}
     for package in ("primbench", "torch", "transformers", "lm_eval", "datasets", "tokenizers"):
@@ -201,9 +286,11 @@ def _versions() -> dict:
     return versions
 
 
-def command_line(preset: str, out: Path, checkpoints: dict[str, str], overrides) -> str:
+def command_line(preset: str, out: Path, checkpoints: dict[str, str], overrides, seeds: int = 1) -> str:
     """The command that (re)produces this folder, for the record in results.json and table.md."""
     words = ["primbench", "reproduce", "--preset", preset, "--out", str(out)]
+    if seeds > 1:
+        words += ["--seeds", str(seeds)]
     for name, path in checkpoints.items():
         words += ["--checkpoints", f"{name}={path}"]
     for override in overrides:

@@ -55,22 +55,24 @@ def task_table(requested: tuple[str, ...]) -> dict[str, dict]:
     return {task: {"chance": chance_level(task, CHANCE_ITEMS)} for task in expand_tasks(list(requested))}
 
 
-def train_or_take(method: str, out: Path, config, given: str | None, progress: bool) -> dict:
-    """Train `method` into out/runs/<method> (resuming a cut-off run), or describe the checkpoint given for it."""
+def train_or_take(method: str, out: Path, config, given: str | None, progress: bool, name: str | None = None) -> dict:
+    """Train `method` into out/runs/<name> (default: the method; resuming a cut-off run), or describe the
+    checkpoint given for it."""
     if given is not None:
         return given_source(method, Path(given).expanduser())
     from primbench.model_zoo.checkpoint import list_checkpoints
     from primbench.model_zoo.train import train
 
-    run_dir = out / "runs" / method
+    name = name or method
+    run_dir = out / "runs" / name
     if (run_dir / "summary.json").is_file() and (run_dir / "final" / "config.json").is_file():
         summary = json.loads((run_dir / "summary.json").read_text())
     else:
         summary = train(config, run_dir, resume=bool(list_checkpoints(run_dir)), progress=progress)
     return {
         "source": "trained",
-        "checkpoint": f"runs/{method}/final",
-        "run": f"runs/{method}",
+        "checkpoint": f"runs/{name}/final",
+        "run": f"runs/{name}",
         "training": _training_stats(summary),
     }
 
@@ -199,3 +201,30 @@ def similarity(loaded: LazyModel, run_dir: Path | None) -> dict:
         summary = json.loads((run_dir / "summary.json").read_text())
         block_size = summary["config"]["growth"]["block_size"]
     return block_similarity(loaded.model, block_size).to_dict()
+
+
+def equal_flops(run_dir: Path | None, target_flops: float | None, tasks: list[str], settings) -> dict | None:
+    """The baseline read at a stacked run's training FLOPs: its saved checkpoint nearest that budget, scored.
+
+    A full-depth step always costs the same, so checkpoint `s` of the baseline has spent `flops * s / steps`; the
+    checkpoint whose spend is nearest `target_flops` is scored few-shot (its actual ratio is reported, since
+    checkpoints are discrete). None for a bare checkpoint or without a target.
+    """
+    if run_dir is None or not target_flops:
+        return None
+    from primbench.model_zoo.checkpoint import list_checkpoints
+    from primbench.model_zoo.config import config_from_dict
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    per_step = summary["flops"] / summary["steps"]
+    candidates = [(_step_of(folder), folder) for folder in list_checkpoints(run_dir)]
+    candidates.append((summary["steps"], run_dir / "final"))
+    step, folder = min(candidates, key=lambda pair: (abs(pair[0] * per_step - target_flops), pair[0]))
+    checkpoint = LazyModel(folder)
+    return {
+        "step": step,
+        "flops": step * per_step,
+        "flops_ratio": step * per_step / target_flops,
+        "validation_loss": validation_loss(checkpoint.model, config_from_dict(summary["config"])),
+        "accuracy": fewshot(checkpoint, tasks, settings),
+    }

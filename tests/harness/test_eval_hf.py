@@ -14,6 +14,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from primbench.harness.cli import main
+from primbench.harness.errors import HarnessError
 from primbench.harness.evaluation.evaluate import evaluate
 from primbench.primitives.registry import build_dataset
 
@@ -224,8 +225,34 @@ def test_tasks_path_prints_the_folder_lm_eval_indexes():
     assert (Path(result.output.strip()) / "groups" / "reasoning_primitives.yaml").is_file()
 
 
-def test_prompts_longer_than_the_context_are_counted_per_task(tiny_model):
-    """lm-eval cuts over-long prompts silently; the count must match the samples' own token lengths."""
+def _cut_items(samples, tokenizer, max_length):
+    """Items lm-eval cuts, from the logged samples alone: answer or generation budget included."""
+    cut = {}
+    for task, task_samples in samples.items():
+        cut[task] = set()
+        for sample in task_samples:
+            for context, rest in sample["arguments"]:
+                budget = len(tokenizer(context + rest)["input_ids"]) if isinstance(rest, str) else None
+                if budget is None:
+                    budget = len(tokenizer(context)["input_ids"]) + rest["max_gen_toks"]
+                if budget > max_length:
+                    cut[task].add(sample["doc_id"])
+    return {task: len(items) for task, items in cut.items()}
+
+
+def test_prompts_longer_than_the_context_are_refused_naming_the_longest_and_the_fixes(tiny_model):
+    with pytest.raises(HarnessError) as refused:
+        evaluate(
+            str(tiny_model), TASKS[:1], shots=3, limit=4, metadata=METADATA, quiet=True, model_args="max_length=60"
+        )
+    message = str(refused.value)
+    assert message.startswith(f"{TASKS[0]}: its longest 3-shot prompt is ") and "context is 60" in message
+    longest = int(message.split("prompt is ")[1].split(" tokens")[0])
+    assert longest > 60 and "--shots" in message and "compact" in message and "--allow-truncation" in message
+
+
+def test_allowed_truncation_is_counted_per_task_like_the_samples_say(tiny_model):
+    """The count read from lm-eval's requests must match the logged samples' own token lengths."""
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     counts = {}
     for max_length in (1024, 60):
@@ -238,29 +265,19 @@ def test_prompts_longer_than_the_context_are_counted_per_task(tiny_model):
             metadata=METADATA,
             quiet=True,
             model_args=f"max_length={max_length}",
+            allow_truncation=True,
         )
-        independent = {
-            task: len(
-                {
-                    sample["doc_id"]
-                    for sample in samples
-                    if any(
-                        len(tokenizer(context + (rest if isinstance(rest, str) else ""))["input_ids"]) > max_length
-                        for context, rest in sample["arguments"]
-                    )
-                }
-            )
-            for task, samples in result.samples.items()
-        }
+        independent = _cut_items(result.samples, tokenizer, max_length)
         assert result.truncated == independent
         assert result.raw["config"]["primbench"]["truncated"] == independent
+        assert result.raw["config"]["primbench"]["context"] == max_length
         counts[max_length] = independent
     assert set(counts[1024].values()) == {0}
     assert all(0 < count <= 4 for count in counts[60].values()), "60 tokens cut some 3-shot prompts, at most all 4"
 
 
-def test_primbench_eval_warns_when_prompts_were_cut(tiny_model):
-    result = run_eval(
+def test_primbench_eval_refuses_cut_prompts_and_warns_when_allowed(tiny_model):
+    arguments = [
         str(tiny_model),
         "-t",
         TASKS[0],
@@ -272,9 +289,12 @@ def test_primbench_eval_warns_when_prompts_were_cut(tiny_model):
         "max_length=40",
         "--metadata",
         json.dumps(METADATA),
-    )
-    assert result.exit_code == 0, result.output
+    ]
+    refused = run_eval(*arguments)
+    assert refused.exit_code == 2 and refused.output.strip().splitlines()[-1].startswith(f"error: {TASKS[0]}: its")
+    allowed = run_eval(*arguments, "--allow-truncation")
+    assert allowed.exit_code == 0, allowed.output
     assert (
         f"warning: 2 of 2 prompts of {TASKS[0]} are longer than the model's context, and lm-eval cut them "
         "from the left (fewer than 3 shots seen)"
-    ) in result.output
+    ) in allowed.output

@@ -16,6 +16,7 @@ from primbench.harness.evaluation.finetune import (
     FinetuneConfig,
     encode_example,
     finetune,
+    fitted,
     tune_copy,
 )
 from primbench.model_zoo.tokenizer import train_tokenizer
@@ -125,6 +126,33 @@ def test_fine_tuning_lifts_a_random_model_above_its_start_and_above_chance(token
     assert 0.1 <= chance <= 0.2
     assert cell["mean"] >= 0.3, cell  # measured 0.58: more than twice the chance level, far from the start
     assert cell["per_seed"] == [cell["mean"]] and cell["std"] == 0.0 and cell["n"] == 100
+
+
+def _greedy_continues_with_the_answer(model, tokenizer, record) -> bool:
+    """Independent of `fitted`: generate as many tokens as the answer has, greedily, and compare the text."""
+    prompt = tokenizer.encode(record["prompt"], add_special_tokens=False)
+    answer = tokenizer.encode(record["prompt"] + " " + record["answer"], add_special_tokens=False)[len(prompt) :]
+    out = model.generate(torch.tensor([prompt]), max_new_tokens=len(answer), do_sample=False, pad_token_id=0)
+    return out[0, len(prompt) :].tolist() == answer
+
+
+def test_fitted_accuracy_is_greedy_decoding_of_the_training_answers(tokenizer):
+    """A copy tuned long on 8 examples reproduces them; the random start reproduces none; both agree with generate."""
+    model = random_model(tokenizer)
+    records = training_mixture(["induction_copy_digits"], 8, seed=0)
+    tuned = tune_copy(model, tokenizer, records, FinetuneConfig(steps=80, lr=3e-3, batch_size=4), seed=0)
+    for candidate, expected in ((model, 0.0), (tuned, 1.0)):
+        right = fitted(candidate, tokenizer, records)
+        assert right == [_greedy_continues_with_the_answer(candidate, tokenizer, r) for r in records]
+        assert sum(right) / len(right) == expected
+
+
+def test_the_result_reports_the_fit_beside_test_accuracy(tokenizer):
+    config = FinetuneConfig(n_train=8, seeds=(0, 1), steps=80, lr=3e-3, batch_size=4, limit=10)
+    result = finetune(random_model(tokenizer), tokenizer, [EASY_TASK], config, progress=False).to_dict()
+    cell = result["tasks"][EASY_TASK]
+    assert cell["fit_per_seed"] == [1.0, 1.0] and cell["fit"] == 1.0 and result["fit"] == 1.0
+    assert len(cell["items"]) == 10 and statistics.fmean(cell["items"]) == pytest.approx(cell["mean"])
 
 
 def test_the_command_writes_per_seed_scores_and_their_mean(tmp_path, tokenizer):

@@ -184,3 +184,56 @@ def test_the_table_says_how_many_few_shot_prompts_were_cut_to_the_context(tmp_pa
         "- 107 of the 600 few-shot prompts scored were longer than the model's context window; lm-eval keeps only "
         "their last tokens, so those items saw fewer than 5 shots."
     ) in (tmp_path / "table.md").read_text()
+
+
+def test_fine_tuned_cells_show_the_fit_and_flag_tuning_below_the_blind_guess(tmp_path):
+    results = sample_results()
+    for method, model in results["models"].items():
+        model["finetuned"]["prim_variable_assignment_d0_math"]["fit"] = 0.75
+        model["finetuned"]["prim_arithmetic_psm"].update(mean=0.05, fit=1.0)  # chance is 0.1: failed
+    report.write_report(results, tmp_path)
+    row = next(line for line in (tmp_path / "table.md").read_text().splitlines() if line.startswith("| prim_arith"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[-1] == "5.0 ± 0.0 ~ ! (fit 100.0)"
+    assert "`!` marks a fine-tuned accuracy below the blind-guess level" in (tmp_path / "table.md").read_text()
+    rows = {(r["model"], r["protocol"], r["task"]): r for r in csv.DictReader((tmp_path / "table.csv").open())}
+    easy = rows[("midas", "finetuned", "prim_variable_assignment_d0_math")]
+    assert float(easy["fit"]) == 0.75 and easy["failed_tuning"] == "false"
+    assert rows[("midas", "finetuned", "prim_arithmetic_psm")]["failed_tuning"] == "true"
+    assert rows[("midas", "fewshot", "prim_arithmetic_psm")]["fit"] == ""
+
+
+def test_seeds_give_intervals_paired_differences_and_a_computed_statement(tmp_path):
+    from primbench.harness.reproduce import compare
+
+    results = sample_results()
+    tasks = list(results["tasks"])
+    right = {"baseline": 0.9, "gradstack": 0.9, "midas": 0.1}  # d0_math item scores per method, all seeds alike
+    per_seed = {
+        method: [
+            {
+                "seed": seed,
+                "fewshot": {
+                    t: {"items": [1.0] * round(100 * right[method]) + [0.0] * round(100 * (1 - right[method]))}
+                    for t in tasks
+                },
+                "finetuned": {t: {"items": [0.0] * 100} for t in tasks},
+            }
+            for seed in (0, 1)
+        ]
+        for method in METHODS
+    }
+    results["seeds"] = [0, 1]
+    results["intervals"] = {m: compare.model_intervals(runs, tasks) for m, runs in per_seed.items()}
+    results["differences"] = compare.differences(per_seed, tasks)
+    assert results["differences"]["midas - baseline"]["fewshot"][tasks[0]]["mean"] == pytest.approx(-0.8)
+    report.write_report(results, tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| prim_variable") and "[" in line and "+" in line)
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[0] == "prim_variable_assignment_d0_math" and cells[1] == "+0.0 [+0.0, +0.0]"  # same items
+    assert cells[2].startswith("-80.0 [-") and float(cells[2].split(", ")[1].rstrip("]")) < 0
+    assert "Pretraining seeds: 0, 1." in text
+    assert "the baseline's 95% interval lies above chance on 2 of 2 tasks few-shot and 0 fine-tuned" in text
+    assert "midas - baseline: few-shot above zero on 0, below on 2, zero inside the interval on 0 tasks" in text
+    assert "No difference between methods is separated" not in text

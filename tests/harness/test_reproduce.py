@@ -86,6 +86,16 @@ def test_the_micro_pipeline_measures_all_three_models(micro):
         assert entry["similarity"]["matrix"] == checkpoint_similarity(out / "runs" / method / "final").matrix
         flops[method] = entry["training"]["flops"]
     assert flops["gradstack"] < flops["baseline"] and flops["midas"] < flops["baseline"]
+    equal = results["equal_flops"]
+    saved = [int(p.name[5:]) for p in (out / "runs" / "baseline" / "checkpoints").glob("step_*")] + [40]
+    per_step = flops["baseline"] / 40
+    assert equal["step"] == min(saved, key=lambda step: abs(step * per_step - flops["midas"]))
+    assert equal["flops_ratio"] == pytest.approx(equal["step"] * per_step / flops["midas"])
+    assert set(equal["accuracy"]) == set(PAPER_TASKS) and set(equal["differences"]) == {
+        "gradstack - baseline",
+        "midas - baseline",
+    }
+    assert "## Equal training FLOPs" in (out / "table.md").read_text()
 
 
 def test_the_report_files_exist_and_parse(micro):
@@ -122,7 +132,7 @@ def test_a_rerun_calls_nothing_and_changes_nothing(micro, monkeypatch):
     no_more_work(monkeypatch)
     logged = []
     reproduce("micro", out, overrides=micro["set"], log=logged.append, progress=False)
-    assert all(line.startswith("[done]") for line in logged) and len(logged) == 2 + 5 * 3
+    assert all(line.startswith("[done]") for line in logged) and len(logged) == 3 + 5 * 3
     after = {path: path.read_bytes() for path in out.rglob("*") if path.is_file() and "runs" not in path.parts}
     assert after.keys() == before.keys()
     for path, data in before.items():
@@ -143,6 +153,37 @@ def test_an_interrupted_run_resumes_to_the_same_results(micro, monkeypatch, tmp_
     reproduce("micro", out, overrides=micro["set"], log=logged.append, progress=False)
     assert [line for line in logged if line.startswith("[run]")] == ["[run]  midas/finetune", "[run]  midas/similarity"]
     assert (out / "results.json").read_bytes() == (micro["out"] / "results.json").read_bytes()
+
+
+def test_more_seeds_extend_a_finished_folder_with_intervals_over_seeds(micro, tmp_path):
+    """--seeds 2 in a finished --seeds 1 folder trains only seed 1 and reports intervals and paired differences."""
+    out = tmp_path / "two-seeds"
+    shutil.copytree(micro["out"], out)
+    logged = []
+    results = reproduce("micro", out, overrides=micro["set"], log=logged.append, progress=False, seeds=2)
+    ran = [line.split()[-1] for line in logged if line.startswith("[run]")]
+    assert ran == [f"{m}/seed1/{stage}" for m in METHODS for stage in ("train", "fewshot", "finetune")]
+    assert results["seeds"] == [0, 1] and "--seeds 2" in results["command"]
+    assert results["truncated_prompts"] == 0
+    for method in METHODS:
+        seeds = results["models"][method]["seeds"]
+        assert [entry["seed"] for entry in seeds] == [0, 1]
+        assert seeds[0]["fewshot"] == micro["results"]["models"][method]["fewshot"]["accuracy"]
+        assert (out / "runs" / f"{method}-seed1" / "final" / "config.json").is_file()
+        assert json.loads((out / "runs" / f"{method}-seed1" / "summary.json").read_text())["config"]["run"]["seed"] == 1
+        for task in PAPER_TASKS:
+            cell = results["intervals"][method]["fewshot"][task]
+            assert cell["seeds"] == 2 and cell["low"] <= cell["mean"] <= cell["high"]
+            items = [entry["fewshot"][task]["items"] for entry in seeds]
+            assert cell["mean"] == pytest.approx(np.mean(items))
+    gap = results["differences"]["midas - baseline"]["finetuned"][PAPER_TASKS[0]]
+    assert gap["low"] <= gap["mean"] <= gap["high"] and gap["seeds"] == 2
+    assert "Pretraining seeds: 0, 1." in (out / "table.md").read_text()
+
+
+def test_seeds_with_given_checkpoints_are_refused(tmp_path):
+    with pytest.raises(HarnessError, match="takes --seeds 1"):
+        reproduce("micro", tmp_path / "x", checkpoints={"midas": str(tmp_path)}, seeds=2, log=lambda line: None)
 
 
 def test_given_checkpoints_are_measured_without_training(micro, monkeypatch, tmp_path):
