@@ -234,6 +234,8 @@ def _evaluate(
         "model_type": model_type,
         "model_args": model_args,
         "truncated": truncated,
+        "apply_chat_template": apply_chat_template,
+        "system_instruction": system_instruction,
         "longest_prompt": fit.longest,
         "context": fit.max_length,
     }

@@ -8,7 +8,7 @@ import pytest
 from primbench.harness.errors import HarnessError
 from primbench.harness.reproduce.mixture import check_disjoint, mixture_documents, scored_test_prompts, write_mixture
 from primbench.model_zoo.config import load_config
-from primbench.model_zoo.data import TokenData
+from primbench.model_zoo.data import ShardedTokens, TokenData
 from primbench.model_zoo.errors import ConfigError
 from primbench.model_zoo.mixture import blend_mixture
 from primbench.model_zoo.tokenizer import train_tokenizer
@@ -48,7 +48,10 @@ def test_the_blend_appends_the_mixture_at_its_share_of_training_tokens(tmp_path)
     )
     (tmp_path / "mix.jsonl").write_text(json.dumps({"text": "a=1, b=a, b=? 1"}) + "\n")
     corpus = np.arange(3000, dtype=np.uint16) % 250
-    data = TokenData(tmp_path, corpus, corpus[:100], tokenizer, {})
+    corpus.tofile(tmp_path / "train.bin")
+    corpus[:100].tofile(tmp_path / "val.bin")
+    shards = {split: ShardedTokens([tmp_path / f"{split}.bin"], "uint16") for split in ("train", "val")}
+    data = TokenData(tmp_path, shards["train"], shards["val"], tokenizer, {}, {})
     config = load_config("micro-baseline", [f"data.mix={tmp_path / 'mix.jsonl'}", "data.mix_fraction=0.25"]).data
     blended = blend_mixture(data, config)
     mixture = tokenizer.encode("a=1, b=a, b=? 1", add_special_tokens=False) + [tokenizer.eos_token_id]
