@@ -80,8 +80,12 @@ def sweep(
     generation: bool = False,
     batch_size: int = 8,
     progress: bool = True,
+    allow_truncation: bool = False,
 ) -> list[SweepRow]:
-    """Score every model at every point of the knob grid on `preset` (its `_gen` twin with `generation`)."""
+    """Score every model at every point of the knob grid on `preset` (its `_gen` twin with `generation`).
+
+    As in `evaluate`, a point whose prompts do not fit a model's context is refused unless `allow_truncation`
+    (then its rows count the cut prompts in `truncated`)."""
     from tqdm.auto import tqdm
 
     from primbench.harness.evaluation.evaluate import evaluate
@@ -115,6 +119,7 @@ def sweep(
                 metadata={**metadata, "knobs": point},
                 log_samples=False,
                 quiet=True,
+                allow_truncation=allow_truncation,
             )
             score = result.score(task)
             rows.append(

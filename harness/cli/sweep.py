@@ -22,6 +22,11 @@ import click
 @click.option("--generation", is_flag=True, help="Score by greedy generation (the `_gen` task), not loglikelihood.")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1), help="Items per pass.")
 @click.option(
+    "--allow-truncation",
+    is_flag=True,
+    help="Score points whose prompts are longer than a model's context (cut from the left) with a warning.",
+)
+@click.option(
     "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Write sweep.csv and sweep.png here."
 )
 def command(
@@ -32,6 +37,7 @@ def command(
     limit: int | None,
     generation: bool,
     batch_size: int,
+    allow_truncation: bool,
     out_dir: Path,
 ) -> None:
     """Score each MODEL on PRESET at every value of the given knobs (a grid when several --knob are given).
@@ -59,6 +65,7 @@ def command(
         limit=limit,
         generation=generation,
         batch_size=batch_size,
+        allow_truncation=allow_truncation,
     )
     for row in rows:
         click.echo(

@@ -140,13 +140,15 @@ def test_an_unknown_preset_and_a_missing_model_are_refused(tiny_model, tmp_path)
     assert result.exit_code == 2 and "does not exist" in result.output
 
 
-def test_prompts_cut_by_a_short_context_are_warned_about(tiny_model, tmp_path):
+def test_prompts_cut_by_a_short_context_are_refused_or_warned_about(tiny_model, tmp_path):
     short = tmp_path / "short"
     shutil.copytree(tiny_model, short)
     config = json.loads((short / "config.json").read_text())
     (short / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 48}))
-    result = run_sweep(
-        short, "--preset", PRESET, "--knob", "depth=0", "--shots", "2", "--limit", "2", "--out", tmp_path / "out"
-    )
+    arguments = ("--preset", PRESET, "--knob", "depth=0", "--shots", "2", "--limit", "2", "--out", tmp_path / "out")
+    refused = run_sweep(short, *arguments)
+    assert refused.exit_code == 2 and "context is 48" in refused.output and "--allow-truncation" in refused.output
+    assert not (tmp_path / "out").exists()
+    result = run_sweep(short, *arguments, "--allow-truncation")
     assert result.exit_code == 0, result.output
     assert "warning: 2 of 2 prompts at depth=0 are longer than the context" in result.output
