@@ -11,18 +11,27 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from primbench.atomic import write_text
 from primbench.harness.errors import HarnessError
-from primbench.harness.evaluation.models import check_model_source, check_tokenizer, load_model_error, load_tokenizer
+from primbench.harness.evaluation import BACKEND_NAME
+from primbench.harness.evaluation.models import (
+    check_model_source,
+    check_tokenizer,
+    choose_dtype,
+    load_model_error,
+    load_tokenizer,
+)
 from primbench.tasks.selection import check_each_task_once, resolve_task_names
 
 DEFAULT_TASKS = ("reasoning_primitives",)
 DEFAULT_SEED = 1234
-HF_MODEL_TYPES = ("hf", "hf-auto", "huggingface")  # lm-eval's names for its transformers backend
+# transformers backends: ours (the default: the output head only at scored positions) and lm-eval's names for its own
+HF_MODEL_TYPES = (BACKEND_NAME, "hf", "hf-auto", "huggingface")
 # (metric, filter) that is the headline number of each scoring; lm-eval keys results as "metric,filter".
 QUIET_LOGGERS = ("lm_eval", "lm-eval", "transformers", "datasets")
 HEADLINE = {"loglikelihood": ("acc", "none"), "generate_until": ("exact_match", "strict-match")}
@@ -101,7 +110,7 @@ def evaluate(
     batch_size: int | str = 8,
     device: str = "cpu",
     dtype: str | None = None,
-    model_type: str = "hf",
+    model_type: str = BACKEND_NAME,
     model_args: str | dict | None = None,
     metadata: dict | None = None,
     seed: int = DEFAULT_SEED,
@@ -114,7 +123,10 @@ def evaluate(
     `model` is a local HF folder or hub name (loaded once for all tasks), an already-loaded transformers model
     (pass `tokenizer` too; for scoring many checkpoints without reloading), or any lm-eval `LM` instance.
     `metadata` sets the data (`n`, `n_train`, `seed`, `knobs`, `data`; see tasks/data.py). `seed` fixes the
-    few-shot draw. Accuracy stderrs are closed-form (bootstrap_iters=0 turns every stderr off).
+    few-shot draw. Accuracy stderrs are closed-form (bootstrap_iters=0 turns every stderr off). `model_type`:
+    `primbench-hf` (lm-eval's `hf` backend with the output head only at scored positions; same answers), `hf`,
+    or any lm-eval backend (`vllm`, `sglang`). `dtype` None: as saved, but float32 for half precision that the
+    CPU only emulates (`models.choose_dtype`).
     """
     if shots < 0:
         raise HarnessError(f"--shots must be 0 or more, not {shots}")
@@ -183,19 +195,20 @@ def _evaluate(
     lm = _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args)
     top_level = [loaded["groups"][name] if name in loaded["groups"] else loaded["tasks"][name] for name in names]
     # samples are always logged: they are what the truncation count reads; dropped below unless asked for
-    raw = simple_evaluate(
-        model=lm,
-        tasks=top_level,
-        task_manager=manager,
-        num_fewshot=shots,
-        limit=limit,
-        log_samples=True,
-        bootstrap_iters=bootstrap_iters,
-        random_seed=seed,
-        numpy_random_seed=seed,
-        torch_random_seed=seed,
-        fewshot_random_seed=seed,
-    )
+    with quiet_git_probe():
+        raw = simple_evaluate(
+            model=lm,
+            tasks=top_level,
+            task_manager=manager,
+            num_fewshot=shots,
+            limit=limit,
+            log_samples=True,
+            bootstrap_iters=bootstrap_iters,
+            random_seed=seed,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
+        )
     truncated = _truncated_prompts(raw["samples"], lm)
     if not log_samples:
         del raw["samples"]
@@ -212,6 +225,33 @@ def _evaluate(
         "truncated": truncated,
     }
     return EvalResult(scores=_scores(raw, loaded), raw=raw, truncated=truncated)
+
+
+@contextlib.contextmanager
+def quiet_git_probe():
+    """lm-eval's `get_git_commit_hash`, same value, without git's `fatal: not a git repository` on our stderr.
+
+    lm-eval records the commit of the working directory by running `git describe` with stderr inherited, which
+    prints that line whenever primbench runs outside a git checkout. Nothing else is silenced.
+    """
+    import subprocess
+
+    import lm_eval.evaluator
+    from lm_eval.loggers.utils import get_commit_from_path
+
+    def commit_hash():
+        try:
+            done = subprocess.run(["git", "describe", "--always"], capture_output=True, text=True, check=True)
+            return done.stdout.strip()
+        except (subprocess.CalledProcessError, FileNotFoundError):
+            return get_commit_from_path(os.getcwd())
+
+    original = lm_eval.evaluator.get_git_commit_hash
+    lm_eval.evaluator.get_git_commit_hash = commit_hash
+    try:
+        yield
+    finally:
+        lm_eval.evaluator.get_git_commit_hash = original
 
 
 def _truncated_prompts(samples: dict, lm) -> dict[str, int]:
@@ -254,7 +294,8 @@ def _language_model(model, tokenizer, batch_size, device, dtype, model_type, mod
         if tokenizer is None:
             raise HarnessError("pass tokenizer= together with an in-memory model")
         check_tokenizer(tokenizer, type(model).__name__)
-        return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, **extra)
+        lm_class = HFLM if model_type != BACKEND_NAME else get_model(BACKEND_NAME)
+        return lm_class(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, **extra)
     model = str(model)
     try:
         model_class = get_model(model_type)
@@ -264,6 +305,8 @@ def _language_model(model, tokenizer, batch_size, device, dtype, model_type, mod
         raise HarnessError(
             f"unknown --model-type {model_type!r}; lm-eval knows {', '.join(sorted(model_registry))}"
         ) from None
+    if model_type in HF_MODEL_TYPES:
+        dtype = choose_dtype(model, device, dtype)
     arguments = {"pretrained": model, **({"dtype": dtype} if dtype else {}), **extra}
     if model_type in HF_MODEL_TYPES:
         arguments["tokenizer"] = load_tokenizer(model, bool(extra.get("trust_remote_code", False)))
