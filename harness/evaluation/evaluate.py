@@ -100,6 +100,22 @@ def task_manager(metadata: dict | None = None):
     return TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata or None)
 
 
+def build_requests(
+    tasks: Sequence[str], shots: int, limit: int | None, metadata: dict | None = None, seed: int = DEFAULT_SEED
+) -> list:
+    """lm-eval's request Instances for `tasks`, built as `simple_evaluate` builds them: what every backend is sent.
+
+    For scoring several backends on identical requests (tests/harness/test_backend.py, benchmarks/bench_eval.py).
+    """
+    requests = []
+    for task in task_manager(metadata).load(resolve_task_names(tasks))["tasks"].values():
+        task.set_config(key="num_fewshot", value=shots)
+        task.set_fewshot_seed(seed=seed)
+        task.build_all_requests(limit=limit)
+        requests.extend(task.instances)
+    return requests
+
+
 def evaluate(
     model,
     tasks: Sequence[str] = DEFAULT_TASKS,

@@ -26,7 +26,7 @@ from transformers import (
 )
 
 from primbench.harness.evaluation.backend import PrimbenchLM
-from primbench.harness.evaluation.evaluate import evaluate, task_manager
+from primbench.harness.evaluation.evaluate import build_requests, evaluate
 from primbench.harness.evaluation.models import choose_dtype, load_causal_lm
 from primbench.harness.evaluation.oracle import solver_model
 
@@ -54,14 +54,7 @@ def tokenizer(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def paper_requests():
-    """lm-eval's loglikelihood Instances for every task of the paper's suite, built once as `simple_evaluate` does."""
-    manager = task_manager(METADATA)
-    requests = []
-    for task in manager.load(["reasoning_primitives"])["tasks"].values():
-        task.set_config(key="num_fewshot", value=SHOTS)
-        task.set_fewshot_seed(seed=1234)
-        task.build_all_requests(limit=LIMIT)
-        requests.extend(task.instances)
+    requests = build_requests(["reasoning_primitives"], SHOTS, LIMIT, METADATA)
     assert len(requests) == 8 * LIMIT
     return requests
 
@@ -218,3 +211,38 @@ def test_a_bf16_checkpoint_is_scored_and_loaded_in_float32_by_default_here(tmp_p
     kept = evaluate(str(folder), task, shots=1, limit=1, metadata=METADATA, quiet=True, dtype="bfloat16")
     assert kept.raw["config"]["model_dtype"] == torch.bfloat16
     assert next(load_causal_lm(folder).parameters()).dtype == torch.float32
+
+
+@pytest.mark.slow  # a fresh lm_eval process spends ~20 s importing before it evaluates anything
+def test_lm_evals_own_cli_runs_the_backend_through_python_m(tmp_path):
+    folder = build_tiny_llama(tmp_path / "tiny")
+    task = "prim_variable_assignment_d0_math"
+    tasks_path = subprocess.run(
+        [sys.executable, "-m", "primbench.harness.cli", "tasks-path"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    command = [sys.executable, "-m", "primbench.harness.evaluation", "--model", "primbench-hf", "--model_args",
+               f"pretrained={folder}", "--include_path", tasks_path, "--tasks", task, "--num_fewshot", "2",
+               "--limit", "3", "--device", "cpu", "--batch_size", "2", "--metadata", json.dumps(METADATA),
+               "--output_path", str(tmp_path / "out"), "--log_samples"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    raw = json.loads(next((tmp_path / "out").glob("**/results_*.json")).read_text())
+    assert raw["config"]["model"] == "primbench-hf"
+    theirs = [json.loads(line) for line in next((tmp_path / "out").glob(f"**/samples_{task}_20*.jsonl")).open()]
+    ours = evaluate(str(folder), [task], shots=2, limit=3, batch_size=2, metadata=METADATA, quiet=True)
+    assert [float(s["resps"][0][0][0]) for s in theirs] == pytest.approx(
+        [s["resps"][0][0][0] for s in ours.samples[task]]
+    )
+
+
+@pytest.mark.slow  # SmolLM2-135M, 5-shot: about a minute per backend on 2 cores
+def test_smollm2_same_loglikelihoods_and_verdicts_as_stock_hf_on_every_paper_task():
+    from primbench.harness.evaluation.real_checkpoint import smollm2_folder
+
+    folder = smollm2_folder()
+    requests = build_requests(["reasoning_primitives"], shots=5, limit=2, metadata={"n": 2})
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    stock, ours = both_backends(model, AutoTokenizer.from_pretrained(folder), requests)
+    assert [ll for ll, _ in ours] == pytest.approx([ll for ll, _ in stock], abs=1e-4)
+    assert [greedy for _, greedy in ours] == [greedy for _, greedy in stock]
+    assert any(greedy for _, greedy in ours), "a real model gets some of these right"
