@@ -47,59 +47,80 @@ def timed(function, *args, **kwargs):
     return value, time.perf_counter() - start
 
 
+class Clock:
+    """Wall-clock and process CPU seconds summed over the timed blocks (CPU time is steadier on a shared machine)."""
+
+    def __init__(self):
+        self.wall = self.cpu = 0.0
+
+    def run(self, function, *args):
+        """Call `function(*args)`, add its time, return its value."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        value = function(*args)
+        self.wall += time.perf_counter() - wall
+        self.cpu += time.process_time() - cpu
+        return value
+
+
+def sort_key(pair: tuple[list[int], list[int]]):
+    """lm-eval's Collator order for loglikelihood requests: longest first, then by tokens."""
+    tokens = pair[0] + pair[1]
+    return -len(tokens), tuple(tokens)
+
+
 @torch.no_grad()
-def floor(model, encoded: list[tuple[list[int], list[int]]], batch_size: int) -> list[tuple[float, bool]]:
-    """Decoder once per batch, then head + log-softmax on the continuation rows only (lm-eval's batches)."""
+def floor(model, encoded: list[tuple[list[int], list[int]]]) -> list[tuple[float, bool]]:
+    """One batch: the decoder once, then head + log-softmax on the continuation rows only, nothing else."""
     decoder, head = model.get_decoder(), model.get_output_embeddings()
-    order = sorted(
-        range(len(encoded)), key=lambda i: (-len(encoded[i][0] + encoded[i][1]), tuple(encoded[i][0] + encoded[i][1]))
-    )
-    answers: dict[int, tuple[float, bool]] = {}
-    for first in range(0, len(order), batch_size):
-        batch = order[first : first + batch_size]
-        windows = [(encoded[i][0] + encoded[i][1])[:-1] for i in batch]
-        inputs = torch.zeros((len(batch), max(map(len, windows))), dtype=torch.long)
-        rows = []
-        for row, window in enumerate(windows):
-            inputs[row, : len(window)] = torch.tensor(window)
-            length = len(encoded[batch[row]][1])
-            rows.extend((row, position) for position in range(len(window) - length, len(window)))
-        hidden = decoder(input_ids=inputs, use_cache=False).last_hidden_state
-        picked = hidden[[r for r, _ in rows], [p for _, p in rows]]
-        logprobs = F.log_softmax(head(picked), dim=-1)
-        start = 0
-        for i in batch:
-            target = torch.tensor(encoded[i][1])
-            scored = logprobs[start : start + len(target)]
-            answers[i] = (float(scored.gather(1, target[:, None]).sum()), bool((scored.argmax(-1) == target).all()))
-            start += len(target)
-    return [answers[i] for i in range(len(encoded))]
+    windows = [(context + continuation)[:-1] for context, continuation in encoded]
+    inputs = torch.zeros((len(windows), max(map(len, windows))), dtype=torch.long)
+    rows, positions = [], []
+    for row, (window, (_, continuation)) in enumerate(zip(windows, encoded)):
+        inputs[row, : len(window)] = torch.tensor(window)
+        rows += [row] * len(continuation)
+        positions += range(len(window) - len(continuation), len(window))
+    hidden = decoder(input_ids=inputs, use_cache=False).last_hidden_state
+    logprobs = F.log_softmax(head(hidden[rows, positions]), dim=-1)
+    answers, start = [], 0
+    for _, continuation in encoded:
+        target = torch.tensor(continuation)
+        scored = logprobs[start : start + len(target)]
+        answers.append((float(scored.gather(1, target[:, None]).sum()), bool((scored.argmax(-1) == target).all())))
+        start += len(target)
+    return answers
 
 
 def compare(label: str, folder: Path, requests: list, batch_size: int) -> None:
+    """(a), (b) and (c) batch by batch, in lm-eval's batches, rotating which goes first so load drifts even out."""
     tokenizer = load_tokenizer(str(folder))
-    stock, load_a = timed(
-        HFLM, pretrained=str(folder), tokenizer=tokenizer, batch_size=batch_size, device="cpu", dtype="float32"
-    )
-    ours, load_b = timed(
-        PrimbenchLM, pretrained=str(folder), tokenizer=tokenizer, batch_size=batch_size, device="cpu", dtype="float32"
-    )
-    answers_b, seconds_b = timed(ours.loglikelihood, requests, disable_tqdm=True)
+    options = dict(pretrained=str(folder), tokenizer=tokenizer, batch_size=batch_size, device="cpu", dtype="float32")
+    stock, load_a = timed(HFLM, **options)
+    ours, load_b = timed(PrimbenchLM, **options)  # includes its 3-token check of logits_to_keep
     encoded = [ours._encode_pair(*request.args) for request in requests]
-    answers_c, seconds_c = timed(floor, ours.model, encoded, batch_size)
-    del ours
-    answers_a, seconds_a = timed(stock.loglikelihood, requests, disable_tqdm=True)
-    del stock
-    same = [g for _, g in answers_a] == [g for _, g in answers_b] == [g for _, g in answers_c]
-    worst = max(abs(a[0] - b[0]) for a, b in zip(answers_a, answers_b))
-    n = len(requests)
-    print(f"\n{label}: {n} requests, batch {batch_size}; model load (a) {load_a:.1f} s, (b) {load_b:.1f} s")
-    print(f"{'':<28}{'seconds':>9}{'items/s':>9}")
-    for name, seconds in (("(a) lm-eval hf", seconds_a), ("(b) primbench eval", seconds_b), ("(c) floor", seconds_c)):
-        print(f"{name:<28}{seconds:>9.2f}{n / seconds:>9.2f}")
+    order = sorted(range(len(requests)), key=lambda i: sort_key(encoded[i]))
+    clocks = {name: Clock() for name in ("(a) lm-eval hf", "(b) primbench eval", "(c) floor")}
+    answers = {name: [] for name in clocks}
+    runs = {
+        "(a) lm-eval hf": lambda batch: stock.loglikelihood([requests[i] for i in batch], disable_tqdm=True),
+        "(b) primbench eval": lambda batch: ours.loglikelihood([requests[i] for i in batch], disable_tqdm=True),
+        "(c) floor": lambda batch: floor(ours.model, [encoded[i] for i in batch]),
+    }
+    names = list(clocks)
+    for number, first in enumerate(range(0, len(order), batch_size)):
+        batch = order[first : first + batch_size]
+        for name in names[number % 3 :] + names[: number % 3]:
+            answers[name] += clocks[name].run(runs[name], batch)
+    verdicts = [[greedy for _, greedy in values] for values in answers.values()]
+    worst = max(abs(a[0] - b[0]) for a, b in zip(*(answers[name] for name in names[:2])))
+    a, b, c = (clocks[name] for name in names)
+    print(f"\n{label}: {len(requests)} requests, batch {batch_size}; model load (a) {load_a:.1f} s, (b) {load_b:.1f} s")
+    print(f"{'':<22}{'wall s':>9}{'items/s':>9}{'cpu s':>9}")
+    for name, clock in clocks.items():
+        print(f"{name:<22}{clock.wall:>9.2f}{len(requests) / clock.wall:>9.2f}{clock.cpu:>9.2f}")
     print(
-        f"b/c = {seconds_b / seconds_c:.2f}x (target <= 1.3)   a/b = {seconds_a / seconds_b:.2f}x   "
-        f"verdicts identical: {same}   max |loglikelihood a-b| = {worst:.1e}"
+        f"b/c = {b.wall / c.wall:.2f}x wall, {b.cpu / c.cpu:.2f}x cpu (target <= 1.3)   "
+        f"a/b = {a.wall / b.wall:.2f}x wall, {a.cpu / b.cpu:.2f}x cpu   verdicts identical: "
+        f"{verdicts[0] == verdicts[1] == verdicts[2]}   max |loglikelihood a - b| = {worst:.1e}"
     )
 
 
@@ -114,21 +135,22 @@ def random_262k(smollm2: Path, out: Path) -> Path:
 
 
 def bf16_default(smollm2: Path, out: Path, requests: list, batch_size: int) -> None:
-    """A bfloat16-saved checkpoint: primbench's default dtype choice against scoring it as saved."""
+    """A bfloat16-saved checkpoint: the dtype `primbench eval` picks for it by default, against scoring it as saved."""
     AutoModelForCausalLM.from_pretrained(smollm2, dtype=torch.bfloat16).save_pretrained(out)
     AutoTokenizer.from_pretrained(smollm2).save_pretrained(out)
     tokenizer = load_tokenizer(str(out))
-    chosen = choose_dtype(out, "cpu", None) or "auto"  # prints its note when it picks float32
-    print(f"\nSmolLM2 saved in bfloat16, {len(requests)} requests: default dtype here = {chosen}")
-    seconds = {}
-    for dtype in dict.fromkeys((chosen, "float32", "bfloat16")):
+    default = choose_dtype(out, "cpu", None) or "auto"  # evaluate()'s choice; prints its note when it is float32
+    clocks = {}
+    for dtype in dict.fromkeys((default, "bfloat16")):
         lm = PrimbenchLM(pretrained=str(out), tokenizer=tokenizer, batch_size=batch_size, device="cpu", dtype=dtype)
-        _, seconds[dtype] = timed(lm.loglikelihood, requests, disable_tqdm=True)
-        print(f"  primbench-hf, dtype {dtype:<9}{seconds[dtype]:>8.2f} s")
-    print(
-        f"default / float32 = {seconds[chosen] / seconds['float32']:.2f}x   "
-        f"as saved (bfloat16) / default = {seconds['bfloat16'] / seconds[chosen]:.2f}x"
-    )
+        clocks[dtype] = Clock()
+        clocks[dtype].run(lambda: lm.loglikelihood(requests, disable_tqdm=True))
+    print(f"\nSmolLM2 saved in bfloat16, {len(requests)} requests; primbench eval's default dtype here: {default}")
+    for dtype, clock in clocks.items():
+        print(f"  dtype {dtype:<10}{clock.wall:>8.2f} s wall{clock.cpu:>8.2f} s cpu")
+    if default != "bfloat16":
+        bf16, chosen = clocks["bfloat16"], clocks[default]
+        print(f"as saved / default = {bf16.wall / chosen.wall:.2f}x wall, {bf16.cpu / chosen.cpu:.2f}x cpu")
 
 
 def main() -> None:
