@@ -9,9 +9,9 @@ model once with `logits_to_keep` set to a boolean mask of the continuation posit
 those rows of the last hidden state before the model's own output head, so the model itself applies the head and
 whatever follows it (Gemma's final soft-capping, tied embeddings), and the log-softmax covers only scored rows.
 
-    lm_eval-equivalent from Python: `import primbench.harness.evaluation` registers the name, then
-    `lm_eval.simple_evaluate(model="primbench-hf", model_args={"pretrained": folder}, ...)`.
-    From a shell: `python -m primbench.harness.evaluation --model primbench-hf --model_args pretrained=MODEL ...`.
+    import primbench.harness.evaluation  # registers the name with lm-eval
+    lm_eval.simple_evaluate(model="primbench-hf", model_args={"pretrained": folder}, tasks=[...])
+    python -m primbench.harness.evaluation --model primbench-hf --model_args pretrained=MODEL ...  # lm-eval's CLI
 """
 
 from __future__ import annotations
