@@ -39,14 +39,33 @@ class PrimbenchLM(HFLM):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.scores_positions_only = self.backend == "causal" and keeps_masked_logits(self.model, self.device)
-        if self.backend == "causal" and not self.scores_positions_only:
-            logger.warning(
-                f"{type(self.model).__name__} does not honour logits_to_keep=<mask>; scoring with full logits"
-            )
+        # decided by the first batch: True, or False for a model that rejects or ignores logits_to_keep=<mask>
+        self.scores_positions_only = self.backend == "causal"
 
-    def scored_logits(self, inputs: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
-        """Logits `[scored.sum(), vocab]` at the True positions of `scored` (row by row), in one forward pass."""
+    def scored_logits(self, inputs: torch.Tensor, scored: torch.Tensor) -> torch.Tensor | None:
+        """Logits `[scored.sum(), vocab]` at the True positions of `scored` (row by row), in one forward pass.
+
+        transformers 5's `slice_logits_to_keep` does this for its causal LMs. A model that rejects the mask or
+        returns another shape (an older transformers, a custom forward) gives None, and is scored the stock way.
+        """
+        try:
+            logits = self._forward(inputs, scored)
+        except torch.OutOfMemoryError:
+            raise
+        except (TypeError, ValueError, IndexError, RuntimeError) as error:
+            logits, reason = None, f"{type(error).__name__}: {error}"
+        else:
+            reason = f"logits of shape {tuple(logits.shape)}"
+        if logits is None or logits.shape[:-1] != (int(scored.sum()),):
+            logger.warning(
+                f"{type(self.model).__name__} does not honour logits_to_keep=<mask> ({reason[:120]}); "
+                "scoring with lm-eval's full logits"
+            )
+            self.scores_positions_only = False
+            return None
+        return logits
+
+    def _forward(self, inputs: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
         with (
             torch.no_grad(),
             torch.autocast(
@@ -93,7 +112,11 @@ class PrimbenchLM(HFLM):
             scored = torch.zeros_like(inputs, dtype=torch.bool)
             for row, (length, (_, _, continuation)) in enumerate(zip(lengths, chunk)):
                 scored[row, length - len(continuation) : length] = True
-            logprobs = F.log_softmax(self.scored_logits(inputs, scored), dim=-1, dtype=self.softmax_dtype)
+            logits = self.scored_logits(inputs, scored)
+            if logits is None:  # the first batch shows it; the stock method then answers every request
+                progress.close()
+                return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
+            logprobs = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)
             per_request = logprobs.split([len(continuation) for _, _, continuation in chunk])
             for (request_str, context, continuation), logits in zip(chunk, per_request):
                 logits = logits.unsqueeze(0)  # [1, continuation, vocab]
@@ -134,22 +157,3 @@ def _longest_first(request: Request):
 def _shared_prefix(request: Request):
     """HFLM's key for the one-token continuation cache: requests with equal inputs share one forward pass."""
     return request[-2] + request[-1][:-1]
-
-
-def keeps_masked_logits(model, device) -> bool:
-    """Whether `model(ids, logits_to_keep=<bool mask>)` returns the full logits' rows at the mask, in order.
-
-    transformers 5's `slice_logits_to_keep` does this for its causal LMs; a model that rejects or ignores the
-    mask (an older transformers, a custom forward) is scored the stock way instead. Checked on three tokens.
-    """
-    vocab = model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else 1
-    ids = (torch.arange(3, device=device) % vocab).unsqueeze(0)
-    mask = torch.tensor([[False, True, True]], device=device)
-    with torch.no_grad():
-        try:
-            kept = model(ids, logits_to_keep=mask, use_cache=False).logits
-        except (TypeError, ValueError, IndexError, RuntimeError):
-            return False
-        full = model(ids, use_cache=False).logits[mask]
-    tolerance = 1e-4 if full.dtype == torch.float32 else 5e-2
-    return kept.shape == full.shape and torch.allclose(kept.float(), full.float(), rtol=tolerance, atol=tolerance)

@@ -67,8 +67,9 @@ def random_model(name: str, vocab: int):
 def both_backends(model, tokenizer, requests, **kwargs):
     stock = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=3, **kwargs)
     ours = PrimbenchLM(pretrained=model, tokenizer=tokenizer, batch_size=3, **kwargs)
+    answers = stock.loglikelihood(requests, disable_tqdm=True), ours.loglikelihood(requests, disable_tqdm=True)
     assert ours.scores_positions_only, "the fast path must be the one under test"
-    return stock.loglikelihood(requests, disable_tqdm=True), ours.loglikelihood(requests, disable_tqdm=True)
+    return answers
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -108,13 +109,14 @@ class IgnoresPositionMask(LlamaForCausalLM):
 def test_a_model_that_ignores_the_mask_is_scored_the_stock_way(tokenizer, paper_requests, caplog):
     torch.manual_seed(0)
     model = IgnoresPositionMask(CONFIGS["llama"](len(tokenizer))).eval()
-    with caplog.at_level(logging.WARNING, logger="primbench.harness.evaluation.backend"):
-        ours = PrimbenchLM(pretrained=model, tokenizer=tokenizer, batch_size=3)
-    assert not ours.scores_positions_only
-    assert "does not honour logits_to_keep" in caplog.text
+    ours = PrimbenchLM(pretrained=model, tokenizer=tokenizer, batch_size=3)
     stock = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=3)
     requests = paper_requests[:6]
-    assert ours.loglikelihood(requests, disable_tqdm=True) == stock.loglikelihood(requests, disable_tqdm=True)
+    with caplog.at_level(logging.WARNING, logger="primbench.harness.evaluation.backend"):
+        answers = ours.loglikelihood(requests, disable_tqdm=True)
+    assert not ours.scores_positions_only
+    assert "does not honour logits_to_keep=<mask> (logits of shape (3, " in caplog.text
+    assert answers == stock.loglikelihood(requests, disable_tqdm=True)
 
 
 def test_importing_the_evaluation_room_registers_the_backend_without_torch():
