@@ -112,11 +112,11 @@ class PrimbenchLM(HFLM):
             scored = torch.zeros_like(inputs, dtype=torch.bool)
             for row, (length, (_, _, continuation)) in enumerate(zip(lengths, chunk)):
                 scored[row, length - len(continuation) : length] = True
-            logits = self.scored_logits(inputs, scored)
-            if logits is None:  # the first batch shows it; the stock method then answers every request
+            batch_logits = self.scored_logits(inputs, scored)
+            if batch_logits is None:  # the first batch shows it; the stock method then answers every request
                 progress.close()
                 return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
-            logprobs = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)
+            logprobs = F.log_softmax(batch_logits, dim=-1, dtype=self.softmax_dtype)
             per_request = logprobs.split([len(continuation) for _, _, continuation in chunk])
             for (request_str, context, continuation), logits in zip(chunk, per_request):
                 logits = logits.unsqueeze(0)  # [1, continuation, vocab]

@@ -219,9 +219,9 @@ def test_a_bf16_checkpoint_is_scored_and_loaded_in_float32_by_default_here(tmp_p
 def test_lm_evals_own_cli_runs_the_backend_through_python_m(tmp_path):
     folder = build_tiny_llama(tmp_path / "tiny")
     task = "prim_variable_assignment_d0_math"
-    tasks_path = subprocess.run(
-        [sys.executable, "-m", "primbench.harness.cli", "tasks-path"], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    from primbench.tasks import TASKS_DIR
+
+    tasks_path = str(TASKS_DIR)
     command = [sys.executable, "-m", "primbench.harness.evaluation", "--model", "primbench-hf", "--model_args",
                f"pretrained={folder}", "--include_path", tasks_path, "--tasks", task, "--num_fewshot", "2",
                "--limit", "3", "--device", "cpu", "--batch_size", "2", "--metadata", json.dumps(METADATA),
