@@ -48,9 +48,14 @@ def _metadata(text: str | None) -> dict | None:
     "--dtype",
     default=None,
     type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
-    help="Weights dtype (default: as saved).",
+    help="Weights dtype (default: as saved, but float32 for bfloat16/float16 on a CPU that only emulates them).",
 )
-@click.option("--model-type", default="hf", show_default=True, help="lm-eval model backend: hf, vllm, ...")
+@click.option(
+    "--model-type",
+    default="primbench-hf",
+    show_default=True,
+    help="lm-eval backend: primbench-hf (lm-eval's hf, output head only at scored positions), hf, vllm, sglang ...",
+)
 @click.option("--model-args", default=None, help="Extra backend arguments, e.g. `max_length=2048`.")
 @click.option(
     "--metadata",
@@ -112,6 +117,7 @@ def command(
       primbench eval ~/.cache/primbench/models/smollm2-135m-instruct -t reasoning_primitives_gen --apply-chat-template \\
           --system-instruction "Answer with the value only." --limit 30
       primbench eval my_model -t 'prim_variable_*' --metadata '{"n": 200, "seed": 7}' --device cuda --batch-size auto
+      primbench eval my_model --model-type vllm --device cuda --model-args gpu_memory_utilization=0.8
     """
     from primbench.harness.evaluation.evaluate import evaluate, markdown_table, write_outputs
 

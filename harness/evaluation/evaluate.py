@@ -11,19 +11,28 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from primbench.atomic import write_text
 from primbench.harness.errors import HarnessError
-from primbench.harness.evaluation.models import check_model_source, check_tokenizer, load_model_error, load_tokenizer
+from primbench.harness.evaluation import BACKEND_NAME
+from primbench.harness.evaluation.models import (
+    check_model_source,
+    check_tokenizer,
+    choose_dtype,
+    load_model_error,
+    load_tokenizer,
+)
 from primbench.harness.evaluation.prompt_fit import PromptFit
 from primbench.tasks.selection import check_each_task_once, resolve_task_names
 
 DEFAULT_TASKS = ("reasoning_primitives",)
 DEFAULT_SEED = 1234
-HF_MODEL_TYPES = ("hf", "hf-auto", "huggingface")  # lm-eval's names for its transformers backend
+# transformers backends: ours (the default: the output head only at scored positions) and lm-eval's names for its own
+HF_MODEL_TYPES = (BACKEND_NAME, "hf", "hf-auto", "huggingface")
 # (metric, filter) that is the headline number of each scoring; lm-eval keys results as "metric,filter".
 QUIET_LOGGERS = ("lm_eval", "lm-eval", "transformers", "datasets")
 HEADLINE = {"loglikelihood": ("acc", "none"), "generate_until": ("exact_match", "strict-match")}
@@ -95,6 +104,22 @@ def task_manager(metadata: dict | None = None):
     return TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata or None)
 
 
+def build_requests(
+    tasks: Sequence[str], shots: int, limit: int | None, metadata: dict | None = None, seed: int = DEFAULT_SEED
+) -> list:
+    """lm-eval's request Instances for `tasks`, built as `simple_evaluate` builds them: what every backend is sent.
+
+    For scoring several backends on identical requests (tests/harness/test_backend.py, benchmarks/bench_eval.py).
+    """
+    requests = []
+    for task in task_manager(metadata).load(resolve_task_names(tasks))["tasks"].values():
+        task.set_config(key="num_fewshot", value=shots)
+        task.set_fewshot_seed(seed=seed)
+        task.build_all_requests(limit=limit)
+        requests.extend(task.instances)
+    return requests
+
+
 def evaluate(
     model,
     tasks: Sequence[str] = DEFAULT_TASKS,
@@ -105,7 +130,7 @@ def evaluate(
     batch_size: int | str = 8,
     device: str = "cpu",
     dtype: str | None = None,
-    model_type: str = "hf",
+    model_type: str = BACKEND_NAME,
     model_args: str | dict | None = None,
     metadata: dict | None = None,
     seed: int = DEFAULT_SEED,
@@ -121,7 +146,10 @@ def evaluate(
     `model` is a local HF folder or hub name (loaded once for all tasks), an already-loaded transformers model
     (pass `tokenizer` too; for scoring many checkpoints without reloading), or any lm-eval `LM` instance.
     `metadata` sets the data (`n`, `n_train`, `seed`, `knobs`, `data`; see tasks/data.py). `seed` fixes the
-    few-shot draw. Accuracy stderrs are closed-form (bootstrap_iters=0 turns every stderr off).
+    few-shot draw. Accuracy stderrs are closed-form (bootstrap_iters=0 turns every stderr off). `model_type`:
+    `primbench-hf` (lm-eval's `hf` backend with the output head only at scored positions; same answers), `hf`,
+    or any lm-eval backend (`vllm`, `sglang`). `dtype` None: as saved, but float32 for half precision that the
+    CPU only emulates (`models.choose_dtype`).
     `apply_chat_template` wraps prompts in the tokenizer's chat template, the few-shot examples as turns, after
     `system_instruction` (lm-eval's own options, passed through).
     A prompt longer than the model's context raises `HarnessError` before any forward pass, unless
@@ -132,25 +160,60 @@ def evaluate(
     if limit is not None and limit < 1:
         raise HarnessError(f"--limit must be 1 or more, not {limit}")
     with quiet_loggers(quiet):
-        return _evaluate(
-            model,
-            tasks,
-            shots,
-            limit,
-            tokenizer,
-            batch_size,
-            device,
-            dtype,
-            model_type,
-            model_args,
-            metadata,
-            seed,
-            log_samples,
-            bootstrap_iters,
-            apply_chat_template=apply_chat_template,
-            system_instruction=system_instruction,
-            allow_truncation=allow_truncation,
-        )
+        from lm_eval import simple_evaluate
+
+        # cheap checks first: a typo should not cost a model load
+        if isinstance(model, (str, Path)) and model_type in HF_MODEL_TYPES:
+            check_model_source(str(model))
+        manager = task_manager(metadata)
+        names = resolve_task_names(tasks)
+        check_each_task_once(names)
+        loaded = manager.load(names)
+        _check_fewshot_pools(loaded["tasks"], shots)
+        _size_generation(loaded["tasks"])
+        if apply_chat_template:
+            _check_chat_template(model, tokenizer, model_type)
+        lm = _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args)
+        top_level = [loaded["groups"][name] if name in loaded["groups"] else loaded["tasks"][name] for name in names]
+        # samples are always logged: they hold the per-item scores (`item_scores`); dropped below unless asked for
+        with quiet_git_probe(), PromptFit(lm, shots, allow_truncation).watching() as fit:
+            raw = simple_evaluate(
+                model=lm,
+                tasks=top_level,
+                task_manager=manager,
+                num_fewshot=shots,
+                limit=limit,
+                log_samples=True,
+                bootstrap_iters=bootstrap_iters,
+                random_seed=seed,
+                numpy_random_seed=seed,
+                torch_random_seed=seed,
+                fewshot_random_seed=seed,
+                apply_chat_template=apply_chat_template,
+                fewshot_as_multiturn=apply_chat_template,
+                system_instruction=system_instruction,
+            )
+        truncated = fit.truncated
+        items = _item_scores(raw["samples"], loaded["tasks"])
+        if not log_samples:
+            del raw["samples"]
+        # lm-eval names a pre-built model by its class ("HFLM"); keep what a rerun needs
+        raw["config"]["primbench"] = {
+            "model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
+            "tasks": names,
+            "shots": shots,
+            "limit": limit,
+            "metadata": metadata or {},
+            "seed": seed,
+            "model_type": model_type,
+            "model_args": model_args,
+            "truncated": truncated,
+            "apply_chat_template": apply_chat_template,
+            "system_instruction": system_instruction,
+            "longest_prompt": fit.longest,
+            "context": fit.max_length,
+        }
+        return EvalResult(scores=_scores(raw, loaded), raw=raw, truncated=truncated, items=items)
 
 
 @contextlib.contextmanager
@@ -167,81 +230,6 @@ def quiet_loggers(quiet: bool):
             logger.setLevel(level)
 
 
-def _evaluate(
-    model,
-    tasks,
-    shots,
-    limit,
-    tokenizer,
-    batch_size,
-    device,
-    dtype,
-    model_type,
-    model_args,
-    metadata,
-    seed,
-    log_samples,
-    bootstrap_iters,
-    apply_chat_template=False,
-    system_instruction=None,
-    allow_truncation=False,
-) -> EvalResult:
-    from lm_eval import simple_evaluate
-
-    # cheap checks first: a typo should not cost a model load
-    if isinstance(model, (str, Path)) and model_type in HF_MODEL_TYPES:
-        check_model_source(str(model))
-    manager = task_manager(metadata)
-    names = resolve_task_names(tasks)
-    check_each_task_once(names)
-    loaded = manager.load(names)
-    _check_fewshot_pools(loaded["tasks"], shots)
-    _size_generation(loaded["tasks"])
-    if apply_chat_template:
-        _check_chat_template(model, tokenizer, model_type)
-    lm = _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args)
-    top_level = [loaded["groups"][name] if name in loaded["groups"] else loaded["tasks"][name] for name in names]
-    # samples are always logged: they hold the per-item scores (`item_scores`); dropped below unless asked for
-    with PromptFit(lm, shots, allow_truncation).watching() as fit:
-        raw = simple_evaluate(
-            model=lm,
-            tasks=top_level,
-            task_manager=manager,
-            num_fewshot=shots,
-            limit=limit,
-            log_samples=True,
-            bootstrap_iters=bootstrap_iters,
-            random_seed=seed,
-            numpy_random_seed=seed,
-            torch_random_seed=seed,
-            fewshot_random_seed=seed,
-            apply_chat_template=apply_chat_template,
-            fewshot_as_multiturn=apply_chat_template,
-            system_instruction=system_instruction,
-        )
-    truncated = fit.truncated
-    items = _item_scores(raw["samples"], loaded["tasks"])
-    if not log_samples:
-        del raw["samples"]
-    # lm-eval names a pre-built model by its class ("HFLM"); keep what a rerun needs
-    raw["config"]["primbench"] = {
-        "model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
-        "tasks": names,
-        "shots": shots,
-        "limit": limit,
-        "metadata": metadata or {},
-        "seed": seed,
-        "model_type": model_type,
-        "model_args": model_args,
-        "truncated": truncated,
-        "apply_chat_template": apply_chat_template,
-        "system_instruction": system_instruction,
-        "longest_prompt": fit.longest,
-        "context": fit.max_length,
-    }
-    return EvalResult(scores=_scores(raw, loaded), raw=raw, truncated=truncated, items=items)
-
-
 def _check_chat_template(model, tokenizer, model_type: str) -> None:
     """Before any weights load: a model asked to chat must have a chat template (lm-eval would fail mid-run)."""
     if isinstance(model, (str, Path)) and model_type in HF_MODEL_TYPES:
@@ -252,6 +240,33 @@ def _check_chat_template(model, tokenizer, model_type: str) -> None:
             f"the tokenizer of {where} has no chat template (chat_template.jinja or tokenizer_config.json); "
             "drop --apply-chat-template to score it on raw prompts"
         )
+
+
+@contextlib.contextmanager
+def quiet_git_probe():
+    """lm-eval's `get_git_commit_hash`, same value, without git's `fatal: not a git repository` on our stderr.
+
+    lm-eval records the commit of the working directory by running `git describe` with stderr inherited, which
+    prints that line whenever primbench runs outside a git checkout. Nothing else is silenced.
+    """
+    import subprocess
+
+    import lm_eval.evaluator
+    from lm_eval.loggers.utils import get_commit_from_path
+
+    def commit_hash():
+        try:
+            done = subprocess.run(["git", "describe", "--always"], capture_output=True, text=True, check=True)
+            return done.stdout.strip()
+        except (subprocess.CalledProcessError, FileNotFoundError):
+            return get_commit_from_path(os.getcwd())
+
+    original = lm_eval.evaluator.get_git_commit_hash
+    lm_eval.evaluator.get_git_commit_hash = commit_hash
+    try:
+        yield
+    finally:
+        lm_eval.evaluator.get_git_commit_hash = original
 
 
 def _item_scores(samples: dict, tasks: dict) -> dict[str, list[float]]:
@@ -279,7 +294,8 @@ def _language_model(model, tokenizer, batch_size, device, dtype, model_type, mod
         if tokenizer is None:
             raise HarnessError("pass tokenizer= together with an in-memory model")
         check_tokenizer(tokenizer, type(model).__name__)
-        return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, **extra)
+        lm_class = HFLM if model_type != BACKEND_NAME else get_model(BACKEND_NAME)
+        return lm_class(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, **extra)
     model = str(model)
     try:
         model_class = get_model(model_type)
@@ -289,6 +305,8 @@ def _language_model(model, tokenizer, batch_size, device, dtype, model_type, mod
         raise HarnessError(
             f"unknown --model-type {model_type!r}; lm-eval knows {', '.join(sorted(model_registry))}"
         ) from None
+    if model_type in HF_MODEL_TYPES:
+        dtype = choose_dtype(model, device, dtype)
     arguments = {"pretrained": model, **({"dtype": dtype} if dtype else {}), **extra}
     if model_type in HF_MODEL_TYPES:
         arguments["tokenizer"] = load_tokenizer(model, bool(extra.get("trust_remote_code", False)))

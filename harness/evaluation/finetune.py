@@ -217,5 +217,5 @@ def finetune_checkpoint(
     config.validate()
     check_model_source(str(path))
     tokenizer = load_tokenizer(str(path))
-    model = load_causal_lm(path, what="model")
+    model = load_causal_lm(path, what="model", dtype="float32")  # the updates need float32 weights
     return finetune(model, tokenizer, tasks, config, name=str(path), progress=progress)

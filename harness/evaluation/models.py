@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from primbench.harness.errors import HarnessError
@@ -85,9 +86,11 @@ def check_tokenizer(tokenizer, where: str):
     return tokenizer
 
 
-def load_causal_lm(path: str | Path, what: str = "checkpoint"):
-    """Load a Hugging Face causal LM from a local folder in float32, turning every failure into one clear line."""
-    import torch
+def load_causal_lm(path: str | Path, what: str = "checkpoint", dtype: str | None = None, device: str = "cpu"):
+    """Load a Hugging Face causal LM from a local folder, turning every failure into one clear line.
+
+    `dtype` None follows `choose_dtype` (as saved, but float32 for half precision that this CPU only emulates).
+    """
     from transformers import AutoModelForCausalLM
 
     folder = Path(path)
@@ -97,9 +100,55 @@ def load_causal_lm(path: str | Path, what: str = "checkpoint"):
             "pass a folder written by save_pretrained, e.g. runs/tiny/runs/midas/final"
         )
     try:
-        return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        return AutoModelForCausalLM.from_pretrained(folder, dtype=choose_dtype(folder, device, dtype) or "auto")
     except Exception as error:  # noqa: BLE001 - transformers reports bad folders with many exception types
         raise load_model_error(str(path), error, what) from None
+
+
+# torch.cpu probes of the instructions that multiply each half precision natively on x86
+NATIVE_CPU_MATMUL = {
+    "bfloat16": ("_is_avx512_bf16_supported", "_is_amx_tile_supported"),
+    "float16": ("_is_amx_fp16_supported",),
+}
+
+
+def cpu_multiplies_natively(dtype: str) -> bool:
+    """Whether this CPU has bfloat16 (AVX512-BF16 or AMX) or float16 (AMX-FP16) matrix instructions.
+
+    Without them PyTorch converts every half-precision matmul through float32, about 3.5x slower than float32
+    itself (AVX2, measured in issue 12). Other CPUs (ARM included) count as emulating: float32 is never wrong.
+    """
+    import torch
+
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in NATIVE_CPU_MATMUL[dtype])
+
+
+def saved_dtype(model: str | Path) -> str | None:
+    """The dtype config.json says the weights are saved in (`dtype`; `torch_dtype` before transformers 5)."""
+    try:
+        config = json.loads((Path(model).expanduser() / "config.json").read_text())
+    except (OSError, ValueError):
+        return None  # a hub name, or a folder `check_model_source` refuses on its own
+    value = config.get("dtype") or config.get("torch_dtype")
+    return value if isinstance(value, str) else None
+
+
+def choose_dtype(model: str | Path, device: str, requested: str | None) -> str | None:
+    """The dtype to load `model` in: `requested` if given ("auto" = as saved), else as saved (None), except that
+    a bfloat16 or float16 checkpoint on a CPU that only emulates that precision loads in float32; that choice is
+    printed as one line on stderr.
+    """
+    if requested:
+        return requested
+    saved = saved_dtype(model)
+    if saved in NATIVE_CPU_MATMUL and device.split(":")[0] == "cpu" and not cpu_multiplies_natively(saved):
+        print(
+            f"note: {model} is saved in {saved}, which this CPU only emulates (no native {saved} matmul); "
+            f"loading it in float32, which runs faster here (--dtype {saved} keeps {saved})",
+            file=sys.stderr,
+        )
+        return "float32"
+    return None
 
 
 def load_model_error(model: str, error: BaseException, what: str = "model") -> HarnessError:
