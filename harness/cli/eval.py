@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from primbench.harness.cli import options
 from primbench.harness.errors import HarnessError
 
 
@@ -32,16 +33,9 @@ def _metadata(text: str | None) -> dict | None:
 
 @click.command(name="eval")
 @click.argument("model")
-@click.option(
-    "--tasks",
-    "-t",
-    multiple=True,
-    default=("reasoning_primitives",),
-    show_default=True,
-    help="Tasks or groups, repeated or comma-separated; globs work (prim_variable_*).",
-)
-@click.option("--shots", default=5, show_default=True, type=int, help="Few-shot examples from the train split.")
-@click.option("--limit", default=None, type=int, help="Score only the first N test items of each task.")
+@options.TASKS
+@options.SHOTS
+@options.LIMIT
 @click.option("--batch-size", default="8", show_default=True, help="Items per forward pass, or `auto`.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, mps ...")
 @click.option(

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from primbench.harness.cli import options
+
 
 @click.command(name="isoplot")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -16,16 +18,9 @@ import click
     type=click.Path(path_type=Path),
     help="UTF-8 text whose bits per byte each checkpoint is measured on (held out from training).",
 )
-@click.option(
-    "--tasks",
-    "-t",
-    multiple=True,
-    default=("reasoning_primitives",),
-    show_default=True,
-    help="Tasks or groups, repeated or comma-separated; globs work (prim_variable_*).",
-)
-@click.option("--shots", default=5, show_default=True, type=int, help="Few-shot examples from the train split.")
-@click.option("--limit", default=None, type=int, help="Score only the first N test items of each task.")
+@options.TASKS
+@options.SHOTS
+@options.LIMIT
 @click.option(
     "--window",
     default=None,

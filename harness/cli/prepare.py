@@ -6,21 +6,12 @@ import json
 
 import click
 
+from primbench.harness.cli import options
+
 
 @click.command(name="prepare")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    help="A YAML config, or a shipped name: <micro|tiny|small|base|1b>-<baseline|gradstack|midas>.",
-)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a config key, e.g. --set data.corpus=/data/fineweb/ --set data.prepare_workers=16 (repeatable).",
-)
+@options.CONFIG
+@options.config_overrides("--set data.corpus=/data/fineweb/ --set data.prepare_workers=16")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(config_path: str, overrides: tuple[str, ...], quiet: bool) -> None:
     """Turn the configured corpus into flat token shards (uint16/uint32 .bin files plus manifest.json).

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from primbench.harness.cli import options
+
 
 @click.command(name="sweep")
 @click.argument("models", nargs=-1, required=True)
@@ -17,7 +19,7 @@ import click
     required=True,
     help="NAME=V1,V2,...; repeat for a grid over several knobs (`primbench list` shows the knobs).",
 )
-@click.option("--shots", default=5, show_default=True, type=int, help="Few-shot examples from the train split.")
+@options.SHOTS
 @click.option("--limit", default=None, type=int, help="Score only the first N test items at each point.")
 @click.option("--generation", is_flag=True, help="Score by greedy generation (the `_gen` task), not loglikelihood.")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1), help="Items per pass.")

@@ -7,14 +7,11 @@ from pathlib import Path
 
 import click
 
+from primbench.harness.cli import options
+
 
 @click.command(name="train")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    help="A YAML config, or a shipped name: <micro|tiny|small|base|1b>-<baseline|gradstack|midas>.",
-)
+@options.CONFIG
 @click.option(
     "--out",
     "out_dir",
@@ -22,13 +19,7 @@ import click
     type=click.Path(path_type=Path),
     help="Run folder: final/, checkpoints/step_*/, metrics.jsonl, summary.json.",
 )
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a config key, e.g. --set optim.lr=1e-3 --set growth.schedule=uniform (repeatable).",
-)
+@options.config_overrides("--set optim.lr=1e-3 --set growth.schedule=uniform")
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out, exactly.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(config_path: str, out_dir: Path, overrides: tuple[str, ...], resume: bool, quiet: bool) -> None:
