@@ -34,6 +34,7 @@ DEFAULT_SEED = 1234
 # transformers backends: ours (the default: the output head only at scored positions) and lm-eval's names for its own
 HF_MODEL_TYPES = (BACKEND_NAME, "hf", "hf-auto", "huggingface")
 # (metric, filter) that is the headline number of each scoring; lm-eval keys results as "metric,filter".
+CHAT_REPLY_TOKENS = 32  # room for a chat reply's opening words before the answer
 QUIET_LOGGERS = ("lm_eval", "lm-eval", "transformers", "datasets")
 HEADLINE = {"loglikelihood": ("acc", "none"), "generate_until": ("exact_match", "strict-match")}
 
@@ -170,7 +171,7 @@ def evaluate(
         check_each_task_once(names)
         loaded = manager.load(names)
         _check_fewshot_pools(loaded["tasks"], shots)
-        _size_generation(loaded["tasks"])
+        _size_generation(loaded["tasks"], chat=apply_chat_template)
         if apply_chat_template:
             _check_chat_template(model, tokenizer, model_type)
         lm = _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args)
@@ -328,12 +329,17 @@ def _check_fewshot_pools(tasks: dict, shots: int) -> None:
             )
 
 
-def _size_generation(tasks: dict) -> None:
-    """Fit `max_gen_toks` to the longest answer actually loaded (knobs in --metadata can lengthen answers)."""
+def _size_generation(tasks: dict, chat: bool = False) -> None:
+    """Fit `max_gen_toks` to the longest answer actually loaded (knobs in --metadata can lengthen answers).
+
+    A chat model tends to open its reply with words ("The value of n is ..."), so with a chat template the budget
+    adds `CHAT_REPLY_TOKENS` for flexible-extract to find the answer in (strict match compares the whole reply, so
+    a reply that opens with words fails it at any budget)."""
     for task in tasks.values():
         if task.config.output_type == "generate_until":
             longest = max(len(answer) for split in task.dataset.values() for answer in split["answer"])
-            task.set_config(key="generation_kwargs", value={"max_gen_toks": longest + 2}, update=True)
+            budget = longest + 2 + (CHAT_REPLY_TOKENS if chat else 0)
+            task.set_config(key="generation_kwargs", value={"max_gen_toks": budget}, update=True)
 
 
 def _scores(raw: dict, loaded: dict) -> list[Score]:

@@ -88,3 +88,22 @@ def test_flexible_extract_is_reported_beside_strict_match(folders, tmp_path):
     lines = {line.split("|")[1].strip(): line for line in result.output.splitlines() if line.startswith("| prim_")}
     assert f"| {expected:.4f} |" in lines[TASK]
     assert lines["prim_variable_assignment_d0_math"].split("|")[7].strip() == "-"
+
+
+def test_a_chat_template_leaves_room_for_the_replys_opening_words():
+    from types import SimpleNamespace
+
+    from primbench.harness.evaluation.evaluate import CHAT_REPLY_TOKENS, _size_generation
+
+    class Task:
+        config = SimpleNamespace(output_type="generate_until")
+        dataset = {"train": {"answer": ["7", "12"]}, "test": {"answer": ["345"]}}
+
+        def set_config(self, key, value, update):
+            self.generation_kwargs = value
+
+    raw, chat = Task(), Task()
+    _size_generation({"t": raw})
+    _size_generation({"t": chat}, chat=True)
+    assert raw.generation_kwargs == {"max_gen_toks": 5}  # the longest answer, 3 characters, plus 2
+    assert chat.generation_kwargs == {"max_gen_toks": 5 + CHAT_REPLY_TOKENS}
