@@ -113,7 +113,8 @@ def command(
       primbench eval my_model -t 'prim_variable_*' --metadata '{"n": 200, "seed": 7}' --device cuda --batch-size auto
       primbench eval my_model --model-type vllm --device cuda --model-args gpu_memory_utilization=0.8
     """
-    from primbench.harness.evaluation.evaluate import evaluate, markdown_table, write_outputs
+    from primbench.harness.evaluation.evaluate import evaluate
+    from primbench.harness.evaluation.outputs import markdown_table, write_outputs
 
     result = evaluate(
         model,

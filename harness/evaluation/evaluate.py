@@ -3,7 +3,7 @@
 `evaluate` indexes only our task folder (`TaskManager(include_path=..., include_defaults=False)`: lm-eval's own
 3,000 tasks take ~15 s to index), loads the model once for every task, checks what lm-eval would otherwise fail on
 late or silently (unknown names, too few few-shot examples, a tokenizer without eos), and returns an `EvalResult`
-with one accuracy and stderr per task and group plus lm-eval's raw results. `write_outputs` saves them.
+with one accuracy and stderr per task and group plus lm-eval's raw results. `harness.evaluation.outputs.write_outputs` saves them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from primbench.atomic import write_text
 from primbench.harness.errors import HarnessError
 from primbench.harness.evaluation import BACKEND_NAME
 from primbench.harness.evaluation.models import (
@@ -372,63 +371,6 @@ def _scores(raw: dict, loaded: dict) -> list[Score]:
         if name in results and len(output_types) == 1:
             group_rows.append(row(name, "group", output_types.pop(), sum(task_rows[m].n for m in members)))
     return group_rows + [task_rows[name] for name in sorted(task_rows)]
-
-
-def markdown_table(result: EvalResult) -> str:
-    """The tidy table as Markdown: accuracy (strict), stderr and the flexible-extract accuracy per group and task."""
-    lines = [
-        "| name | kind | scoring | n | accuracy | stderr | flexible | version |",
-        "|---|---|---|---:|---:|---:|---:|---|",
-    ]
-    for row in result.scores:
-        stderr = "-" if row.stderr is None else f"{row.stderr:.4f}"
-        flexible = "-" if row.flexible is None else f"{row.flexible:.4f}"
-        lines.append(
-            f"| {row.name} | {row.kind} | {row.scoring} | {row.n} | {row.accuracy:.4f} | {stderr} | {flexible} "
-            f"| {row.version} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def write_outputs(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write lm-eval's results JSON, its samples (one JSONL per task) and the table as CSV and Markdown.
-
-    Each file goes to a temporary name in `out_dir` and is renamed, so a crash leaves no half-written file.
-    """
-    import json
-
-    from lm_eval.utils import handle_non_serializable
-
-    out = Path(out_dir)
-    summary = {key: value for key, value in result.raw.items() if key != "samples"}
-    texts = {
-        "results.json": json.dumps(summary, indent=2, default=handle_non_serializable, ensure_ascii=False),
-        "scores.csv": result.table().to_csv(index=False),
-        "scores.md": markdown_table(result),
-    }
-    for task, samples in sorted(result.samples.items()):
-        texts[f"samples_{task}.jsonl"] = "".join(
-            json.dumps(_as_saved_by_lm_eval(sample), default=handle_non_serializable, ensure_ascii=False) + "\n"
-            for sample in samples
-        )
-    return {name: write_text(text, out / name) for name, text in texts.items()}
-
-
-def _as_saved_by_lm_eval(sample: dict) -> dict:
-    """A sample the way lm-eval's own `--log_samples` files hold it (so its loaders and viewers read ours)."""
-    from lm_eval.utils import sanitize_list
-
-    arguments = {
-        f"gen_args_{i}": {f"arg_{j}": value for j, value in enumerate(argument)}
-        for i, argument in enumerate(sample["arguments"])
-    }
-    return {
-        **sample,
-        "arguments": arguments,
-        "resps": sanitize_list(sample["resps"]),
-        "filtered_resps": sanitize_list(sample["filtered_resps"]),
-        "target": str(sample["target"]),
-    }
 
 
 def score_tasks(
