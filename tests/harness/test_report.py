@@ -237,3 +237,7 @@ def test_seeds_give_intervals_paired_differences_and_a_computed_statement(tmp_pa
     assert "the baseline's 95% interval lies above chance on 2 of 2 tasks few-shot and 0 fine-tuned" in text
     assert "midas - baseline: few-shot above zero on 0, below on 2, zero inside the interval on 0 tasks" in text
     assert "No difference between methods is separated" not in text
+    # the computed statement is a bullet of its own: the next bullet starts on a new line
+    statement = next(line for line in text.splitlines() if "pretraining seeds, the baseline's" in line)
+    assert statement.startswith("- Over 2 pretraining seeds") and statement.endswith("tasks.")
+    assert any(line.startswith("- **Can show:**") for line in text.splitlines())
