@@ -204,19 +204,13 @@ def _measure(
         out / source["checkpoint"] if source["source"] == "trained" else Path(source["checkpoint"])
     )
     run_dir = stages.run_folder(out, source)
-    fewshot = book.run(
-        f"{method}/fewshot",
-        lambda: {"shots": settings.shots, "limit": settings.limit, "accuracy": stages.fewshot(loaded, tasks, settings)},
-        log,
-    )
+    fewshot = _fewshot_stage(method, loaded, tasks, settings, book, log)
     isoplot = book.run(
         f"{method}/isoplot",
         lambda: {"points": stages.isoplot(loaded, run_dir, tasks, settings, fewshot["accuracy"])},
         log,
     )
-    tuned = book.run(
-        f"{method}/finetune", lambda: {"tasks": stages.finetuned(loaded, tasks, settings.finetune, progress)}, log
-    )
+    tuned = _finetune_stage(method, loaded, tasks, settings, book, log, progress)
     similarity = book.run(f"{method}/similarity", lambda: stages.similarity(loaded, run_dir), log)
     final = isoplot["points"][-1] if isoplot["points"] else {}
     return {
@@ -229,6 +223,24 @@ def _measure(
         "isoplot": isoplot["points"],
         "similarity": similarity,
     }
+
+
+def _fewshot_stage(prefix: str, loaded, tasks: list[str], settings: ReproducePreset, book: StageBook, log) -> dict:
+    """The few-shot protocol of one model as the stage `<prefix>/fewshot` (prefix: `midas`, `midas/seed1`)."""
+    return book.run(
+        f"{prefix}/fewshot",
+        lambda: {"shots": settings.shots, "limit": settings.limit, "accuracy": stages.fewshot(loaded, tasks, settings)},
+        log,
+    )
+
+
+def _finetune_stage(
+    prefix: str, loaded, tasks: list[str], settings: ReproducePreset, book: StageBook, log, progress: bool
+) -> dict:
+    """The fine-tuned protocol of one model as the stage `<prefix>/finetune`."""
+    return book.run(
+        f"{prefix}/finetune", lambda: {"tasks": stages.finetuned(loaded, tasks, settings.finetune, progress)}, log
+    )
 
 
 def _equal_flops_entry(point: dict | None, entries: dict, tasks: list[str]) -> dict | None:
@@ -263,16 +275,8 @@ def _measure_seed(
         f"{method}/seed{seed}/train", lambda: stages.train_or_take(method, out, config, None, progress, name), log
     )
     loaded = stages.LazyModel(out / source["checkpoint"])
-    fewshot = book.run(
-        f"{method}/seed{seed}/fewshot",
-        lambda: {"shots": settings.shots, "limit": settings.limit, "accuracy": stages.fewshot(loaded, tasks, settings)},
-        log,
-    )
-    tuned = book.run(
-        f"{method}/seed{seed}/finetune",
-        lambda: {"tasks": stages.finetuned(loaded, tasks, settings.finetune, progress)},
-        log,
-    )
+    fewshot = _fewshot_stage(f"{method}/seed{seed}", loaded, tasks, settings, book, log)
+    tuned = _finetune_stage(f"{method}/seed{seed}", loaded, tasks, settings, book, log, progress)
     return {"seed": seed, "training": source["training"], "fewshot": fewshot["accuracy"], "finetuned": tuned["tasks"]}
 
 
