@@ -11,6 +11,10 @@ Why it is built this way:
   re-checks that for every template, a user's included.
 - Small knob spaces (single-digit PSM has 110 problems) are enumerated once: each split is then a seeded
   permutation of exactly the problems that hash into it, so items are distinct and `capacity` is exact.
+- Spaces of at most SMALL_SPACE problems give test half of the hash range (PSM: 45 test items, not 19), so that
+  an interval over its items can separate models. The ranges nest: small-space test is large-space validation
+  plus test, and small-space train lies inside large-space train, so no problem is train in one space and test
+  in another.
 """
 
 from __future__ import annotations
@@ -29,20 +33,27 @@ SPLITS = ("train", "validation", "test")
 # Shares of the problem-hash space. Even-ish shares keep small spaces useful for evaluation (PSM's test split holds
 # about a quarter of its problems) and bound the redraws an item needs (at most 4 on average).
 SPLIT_SHARES = {"train": 0.5, "validation": 0.25, "test": 0.25}
+SMALL_SPACE_SPLIT_SHARES = {"train": 0.45, "validation": 0.05, "test": 0.5}
+SMALL_SPACE = 1_000  # enumerated spaces up to this many problems take SMALL_SPACE_SPLIT_SHARES
 ENUMERATION_LIMIT = 100_000  # spaces up to this many problems are enumerated (exact capacity, no duplicates)
 MAX_DRAWS = 2_000  # redraws before giving up on a split the knob space cannot fill
 
-_UPPER_BOUNDS = []
-_total = 0.0
-for _split in SPLITS:
-    _total += SPLIT_SHARES[_split]
-    _UPPER_BOUNDS.append((round(_total * 2**64), _split))
+
+def _upper_bounds(shares: dict[str, float]) -> list[tuple[int, str]]:
+    bounds, total = [], 0.0
+    for split in SPLITS:
+        total += shares[split]
+        bounds.append((round(total * 2**64), split))
+    return bounds
 
 
-def split_of(key: str) -> str:
-    """The split a problem belongs to, from a hash of its key alone (independent of seed and preset)."""
+_BOUNDS = {False: _upper_bounds(SPLIT_SHARES), True: _upper_bounds(SMALL_SPACE_SPLIT_SHARES)}
+
+
+def split_of(key: str, small_space: bool = False) -> str:
+    """The split a problem belongs to, from a hash of its key and the size class of its space alone."""
     point = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
-    for bound, split in _UPPER_BOUNDS:
+    for bound, split in _BOUNDS[small_space]:
         if point < bound:
             return split
     return SPLITS[-1]
@@ -123,7 +134,17 @@ class PrimitiveDataset:
 
     def split_of_problem(self, meta: dict) -> str:
         """The split a problem's drawn values belong to."""
-        return split_of(self.primitive.problem_key(meta))
+        return split_of(self.primitive.problem_key(meta), self.small_space)
+
+    @property
+    def small_space(self) -> bool:
+        """Whether the knob space is small enough to give test half of its problems."""
+        space = self._enumerated()
+        return space is not None and sum(map(len, space.values())) <= SMALL_SPACE
+
+    @property
+    def split_shares(self) -> dict[str, float]:
+        return SMALL_SPACE_SPLIT_SHARES if self.small_space else SPLIT_SHARES
 
     def _check_user_template(self) -> None:
         entropy = Entropy.of(self.seed, self.preset.name, self._key, "template-check")
@@ -152,9 +173,11 @@ class PrimitiveDataset:
             self._space_checked = True
             problems = self.primitive.enumerate_problems(self.config, ENUMERATION_LIMIT)
             if problems is not None:
+                small = len(problems) <= SMALL_SPACE
+                key = self.primitive.problem_key
                 space: dict[str, list[tuple[dict, str]]] = {split: [] for split in SPLITS}
                 for meta in problems:
-                    space[self.split_of_problem(meta)].append((meta, self.render(meta)))
+                    space[split_of(key(meta), small)].append((meta, self.render(meta)))
                 for split in SPLITS:
                     Entropy.of(self.seed, self.preset.name, self._key, split, "order").shuffle(space[split])
                 self._space = space

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from primbench import __version__
-from primbench.primitives.dataset import SPLIT_SHARES, SPLITS, PrimitiveDataset, load_template
+from primbench.primitives.dataset import SPLITS, PrimitiveDataset, load_template
 from primbench.primitives.errors import PrimitiveError
 from primbench.primitives.export import SUFFIXES, check_format, file_hashes, write_split
 from primbench.primitives.registry import build_dataset, route_knobs
@@ -149,7 +149,7 @@ def write_preset(
         "format": fmt,
         "counts": dict(counts),
         "capacity": capacity,
-        "split_shares": SPLIT_SHARES,
+        "split_shares": dataset.split_shares,
         "split_files": split_files,
         "files": file_hashes(folder, split_files.values()),
         "command": _command(dataset, counts, fmt, overrides),

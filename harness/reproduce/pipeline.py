@@ -7,8 +7,8 @@ similarity; then the baseline read at the stacked runs' FLOPs (its nearest saved
 intervals over seeds and items and paired stacked-minus-baseline differences. Each finished stage's result is
 written to `state.json` under `--out` before the next one starts, so a re-run (after a crash, or just to redraw
 the report) skips what is done and renders `results.json` from the same stored numbers: byte-identical when
-nothing new ran. The state file also pins the preset, the given checkpoints and the config overrides; a re-run
-that changes any of them is refused rather than mixed (the seed count is not pinned: more seeds extend a folder).
+nothing new ran. The state file also pins the preset, the given checkpoints, the config overrides and the task
+versions; a re-run that changes any of them is refused rather than mixed (the seed count is not pinned: more seeds extend a folder).
 """
 
 from __future__ import annotations
@@ -88,6 +88,16 @@ class StageBook:
                 f"--out {out} was made with other evaluation settings for preset {pins['preset']!r} "
                 "(an older primbench); use another --out to reproduce with this version"
             )
+        if saved_pins.get("task_versions") != pins["task_versions"]:
+            changed = sorted(
+                task
+                for task, version in pins["task_versions"].items()
+                if (saved_pins.get("task_versions") or {}).get(task) != version
+            )
+            raise HarnessError(
+                f"--out {out} was scored on other versions of {', '.join(changed) or 'its tasks'} (their data or "
+                "scoring changed since); use another --out to reproduce with these tasks"
+            )
         return cls(path, saved_pins, stages)
 
     def run(self, key: str, compute: Callable[[], dict], log: Callable[[str], None]) -> dict:
@@ -133,6 +143,7 @@ def reproduce(
         "checkpoints": checkpoints,
         "overrides": list(overrides),
         "settings": settings.to_dict(),
+        "task_versions": stages.task_versions(settings.tasks),
         "command": command_line(preset, out, checkpoints, overrides, seeds),
     }
     book = StageBook.open(out, pins)

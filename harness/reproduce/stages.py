@@ -55,6 +55,13 @@ def task_table(requested: tuple[str, ...]) -> dict[str, dict]:
     return {task: {"chance": chance_level(task, CHANCE_ITEMS)} for task in expand_tasks(list(requested))}
 
 
+def task_versions(requested: tuple[str, ...]) -> dict[str, float]:
+    """{task: version}: a folder's stored scores belong to these versions of its tasks' data and scoring."""
+    from primbench.tasks.registry import task_version
+
+    return {task: task_version(task) for task in expand_tasks(list(requested))}
+
+
 def train_or_take(method: str, out: Path, config, given: str | None, progress: bool, name: str | None = None) -> dict:
     """Train `method` into out/runs/<name> (default: the method; resuming a cut-off run), or describe the
     checkpoint given for it."""

@@ -261,6 +261,15 @@ def test_an_out_folder_made_with_other_evaluation_settings_is_refused(micro, mon
         reproduce("micro", micro["out"], overrides=micro["set"], log=lambda line: None, progress=False)
 
 
+def test_an_out_folder_scored_on_older_task_versions_is_refused(micro, monkeypatch):
+    """A task whose data changed (PSM's larger test split) must not mix its old scores with new ones."""
+    from primbench.tasks import registry
+
+    monkeypatch.setattr(registry, "REVISED_PRESETS", registry.REVISED_PRESETS - {"arithmetic_psm"})
+    with pytest.raises(HarnessError, match="was scored on other versions of prim_arithmetic_psm "):
+        reproduce("micro", micro["out"], overrides=micro["set"], log=lambda line: None, progress=False)
+
+
 def test_a_folder_that_is_not_a_reproduction_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     code, line = run_cli("--preset", "micro", "--out", str(tmp_path))

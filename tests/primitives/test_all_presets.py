@@ -38,11 +38,11 @@ GOLDEN = {
     "variable_assignment_d2_code": "6fbf62314e2ef6c5978eda1ebb135433",
     "variable_assignment_d3_math": "bba326b97cfb7c40bdd32131dc2c6af3",
     "variable_assignment_d2_math_interleaved": "4ec955ce1b3dac156c42979e3ff7e60f",
-    "arithmetic_psm": "b5b1a4f94e936e8376928a08803bd932",
+    "arithmetic_psm": "504a93049bd5026b096679a5a818c905",
     "arithmetic_psm3": "ae6fecad8a5dac1275cbedc0b8d6132f",
     "arithmetic_two_digit": "fde046973d0bf8eb69b41122af969706",
     "arithmetic_mixed": "35c1498fca032fd5e92928b18f50c0e9",
-    "arithmetic_negatives": "f49242208da8954fd373875c24a7fa86",
+    "arithmetic_negatives": "dd9d96bfa69f50a888a28e9a5ef9c807",
     "arithmetic_assign": "d15703f5f1d31ca039d14765180c89fa",
     "arithmetic_assign3": "45ecd8cde3fc356e32166e09f27e2bbe",
 }
@@ -91,9 +91,9 @@ def test_readable_golden_records():
         "preset": "arithmetic_psm",
         "split": "test",
         "index": 3,
-        "prompt": "What is 0 + 3?\nAnswer:",
+        "prompt": "What is 9 - 6?\nAnswer:",
         "answer": "3",
-        "meta": {"operands": [0, 3], "operators": ["+"], "expression": "0 + 3", "result": 3},
+        "meta": {"operands": [9, 6], "operators": ["-"], "expression": "9 - 6", "result": 3},
     }
     record = build_dataset("induction_copy_words", SEED).record("train", 0)
     assert record["prompt"] == (

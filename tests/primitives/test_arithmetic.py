@@ -6,7 +6,7 @@ import re
 import pytest
 
 from primbench.primitives import solve
-from primbench.primitives.dataset import SPLITS
+from primbench.primitives.dataset import SPLITS, split_of
 from primbench.primitives.errors import PrimitiveError
 from primbench.primitives.registry import build_dataset
 
@@ -42,6 +42,17 @@ def test_psm_refuses_more_items_than_a_split_holds_with_the_numbers():
         dataset.check_counts({"test": 500})
     with pytest.raises(PrimitiveError, match=f"holds {test_capacity} distinct problems"):
         dataset.record("test", test_capacity)
+
+
+def test_small_spaces_give_test_half_their_problems_and_never_test_a_problem_another_space_trains_on():
+    psm = build_dataset("arithmetic_psm", 0)
+    assert psm.small_space and psm.split_shares["test"] == 0.5
+    assert {split: psm.capacity(split) for split in SPLITS} == {"train": 60, "validation": 5, "test": 45}
+    assert not build_dataset("arithmetic_two_digit", 0).small_space
+    for meta in psm.primitive.enumerate_problems(psm.config, 1000):  # the two size classes nest
+        key = psm.primitive.problem_key(meta)
+        small, large = split_of(key, small_space=True), split_of(key, small_space=False)
+        assert (small, large) in {("train", "train"), ("validation", "train"), ("test", "validation"), ("test", "test")}
 
 
 @pytest.mark.parametrize(

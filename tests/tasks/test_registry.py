@@ -52,7 +52,11 @@ def test_every_file_carries_a_version():
                 (True, False): registry.GROUP_VERSION,
                 (True, True): registry.GENERATION_GROUP_VERSION,
             }[is_group, name.endswith("_gen")]
-            assert config["metadata"]["version"] == expected, path
+            members = config["task"] if is_group else [name]
+            revised = any(
+                f"prim_{preset}" in {m.removesuffix("_gen") for m in members} for preset in registry.REVISED_PRESETS
+            )
+            assert config["metadata"]["version"] == registry.revised_version(expected, revised), path
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -104,3 +108,13 @@ def test_group_members_are_what_lm_eval_loads_for_each_group():
     for name, tasks in group_members().items():  # one at a time: lm-eval refuses overlapping groups in one load
         group = manager.load([name])["groups"][name]
         assert [task.task_name for task in group.get_all_tasks()] == tasks
+
+
+def test_revised_presets_are_exactly_the_small_spaces():
+    small = {name for name in PRESETS if build_dataset(name, 0).small_space}
+    assert registry.REVISED_PRESETS == small
+    versions = {
+        name: yaml.safe_load((TASKS_DIR / PRESETS[name].primitive / f"prim_{name}.yaml").read_text())["metadata"]
+        for name in ("arithmetic_psm", "variable_assignment_d0_math")
+    }
+    assert versions == {"arithmetic_psm": {"version": 1.1}, "variable_assignment_d0_math": {"version": 1.0}}
