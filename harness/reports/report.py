@@ -1,6 +1,6 @@
 """Turn a reproduction's `results.json` into tables people can read at a glance, and the plots beside them.
 
-`table.md` and `table.csv` are rendered from the jinja2 templates in `harness/templates/`, so the wording lives in
+`table.md`, `table.csv` and (over seeds) `intervals.csv` are rendered from the jinja2 templates in `templates/`, so the wording lives in
 one place and the numbers in another. Every accuracy stands beside its task's chance level and is marked when it
 is not distinguishable from chance with the number of items scored: a tiny model's 23% on a task whose chance is
 20% is noise, and the table has to say so rather than leave it to the reader.
@@ -159,8 +159,8 @@ def interval_context(results: dict, methods: list[str]) -> dict:
     }
 
 
-def render_tables(results: dict) -> tuple[str, str]:
-    """(table.md text, table.csv text) from the jinja2 templates."""
+def render_tables(results: dict) -> dict[str, str]:
+    """{file name: text} of table.md, table.csv and, for a run over seeds, intervals.csv, from the templates."""
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("primbench.harness.reports", "templates"),
         undefined=jinja2.StrictUndefined,
@@ -170,17 +170,14 @@ def render_tables(results: dict) -> tuple[str, str]:
     )
     environment.filters.update(pct=_pct, num=_num, sci=_sci, csv=_csv_field, spct=_signed_pct)
     context = table_context(results)
-    return (
-        environment.get_template("table.md.j2").render(context),
-        environment.get_template("table.csv.j2").render(context),
-    )
+    names = ["table.md", "table.csv"] + (["intervals.csv"] if context["interval_rows"] else [])
+    return {name: environment.get_template(f"{name}.j2").render(context) for name in names}
 
 
 def write_report(results: dict, out_dir: str | Path) -> dict[str, Path]:
-    """Write table.md, table.csv and every PNG under out_dir; return what was written, by name."""
+    """Write table.md, table.csv (and intervals.csv) and every PNG under out_dir; return what was written."""
     out = Path(out_dir)
-    markdown, csv_text = render_tables(results)
-    written = {"table.md": write_text(markdown, out / "table.md"), "table.csv": write_text(csv_text, out / "table.csv")}
+    written = {name: write_text(text, out / name) for name, text in render_tables(results).items()}
     written.update(write_plots(results, out / "plots"))
     return written
 

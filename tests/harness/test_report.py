@@ -81,6 +81,7 @@ def test_csv_parses_and_carries_every_number_it_was_given(tmp_path):
     report.write_report(results, tmp_path)
     rows = list(csv.DictReader(io.StringIO((tmp_path / "table.csv").read_text())))
     assert len(rows) == 3 * 2 * 2  # models x protocols x tasks
+    assert not (tmp_path / "intervals.csv").exists()  # one pretraining seed: no intervals over seeds
     by_key = {(row["model"], row["protocol"], row["task"]): row for row in rows}
     midas_easy = by_key[("midas", "fewshot", "prim_variable_assignment_d0_math")]
     assert float(midas_easy["accuracy"]) == 0.60 and midas_easy["std"] == "" and midas_easy["n"] == "100"
@@ -241,3 +242,10 @@ def test_seeds_give_intervals_paired_differences_and_a_computed_statement(tmp_pa
     statement = next(line for line in text.splitlines() if "pretraining seeds, the baseline's" in line)
     assert statement.startswith("- Over 2 pretraining seeds") and statement.endswith("tasks.")
     assert any(line.startswith("- **Can show:**") for line in text.splitlines())
+    rows = {(r["row"], r["protocol"], r["task"]): r for r in csv.DictReader((tmp_path / "intervals.csv").open())}
+    gap = rows[("midas - baseline", "fewshot", tasks[0])]
+    assert float(gap["mean"]) == pytest.approx(-0.8) and float(gap["high"]) < 0 and gap["verdict"] == "below_zero"
+    baseline = rows[("baseline", "fewshot", tasks[0])]
+    assert (baseline["seeds"], baseline["items"], baseline["verdict"]) == ("2", "100", "above_chance")
+    assert rows[("baseline", "finetuned", tasks[0])]["verdict"] == "not_above_chance"
+    assert len(rows) == len(tasks) * 2 * (len(METHODS) + 2)  # every model and both differences, both protocols
