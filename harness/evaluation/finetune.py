@@ -196,7 +196,7 @@ def finetune(
     cells = {
         task: {
             "mean": statistics.fmean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "std": statistics.stdev(values) if len(values) > 1 else None,  # one seed has no spread
             "per_seed": values,
             "n": counts[task],
             "fit": statistics.fmean(fit_per_seed[task]),  # accuracy on the tuned copies' own training examples
