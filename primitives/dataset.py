@@ -30,8 +30,8 @@ from primbench.primitives.entropy import Entropy
 from primbench.primitives.errors import PrimitiveError
 
 SPLITS = ("train", "validation", "test")
-# Shares of the problem-hash space. Even-ish shares keep small spaces useful for evaluation (PSM's test split holds
-# about a quarter of its problems) and bound the redraws an item needs (at most 4 on average).
+# Shares of the problem-hash space. Even-ish shares bound the redraws an item needs (at most 4 on average); small
+# spaces, where an item is a cached lookup and not a redraw, give test half of the range instead.
 SPLIT_SHARES = {"train": 0.5, "validation": 0.25, "test": 0.25}
 SMALL_SPACE_SPLIT_SHARES = {"train": 0.45, "validation": 0.05, "test": 0.5}
 SMALL_SPACE = 1_000  # enumerated spaces up to this many problems take SMALL_SPACE_SPLIT_SHARES

@@ -1,7 +1,7 @@
 """Turn a reproduction's `results.json` into tables people can read at a glance, and the plots beside them.
 
-`table.md`, `table.csv` and (over seeds) `intervals.csv` are rendered from the jinja2 templates in `templates/`, so the wording lives in
-one place and the numbers in another. Every accuracy stands beside its task's chance level and is marked when it
+`table.md`, `table.csv` and `intervals.csv` are rendered from the jinja2 templates in `templates/`, so the wording
+lives in one place and the numbers in another. Every accuracy stands beside its task's chance level and is marked when it
 is not distinguishable from chance with the number of items scored: a tiny model's 23% on a task whose chance is
 20% is noise, and the table has to say so rather than leave it to the reader.
 """
@@ -160,7 +160,7 @@ def interval_context(results: dict, methods: list[str]) -> dict:
 
 
 def render_tables(results: dict) -> dict[str, str]:
-    """{file name: text} of table.md, table.csv and, for a run over seeds, intervals.csv, from the templates."""
+    """{file name: text} of table.md, table.csv and, when results.json has intervals, intervals.csv."""
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("primbench.harness.reports", "templates"),
         undefined=jinja2.StrictUndefined,

@@ -8,7 +8,8 @@ intervals over seeds and items and paired stacked-minus-baseline differences. Ea
 written to `state.json` under `--out` before the next one starts, so a re-run (after a crash, or just to redraw
 the report) skips what is done and renders `results.json` from the same stored numbers: byte-identical when
 nothing new ran. The state file also pins the preset, the given checkpoints, the config overrides and the task
-versions; a re-run that changes any of them is refused rather than mixed (the seed count is not pinned: more seeds extend a folder).
+versions; a re-run that changes any of them is refused rather than mixed (the seed count is not pinned: more
+seeds extend a folder).
 """
 
 from __future__ import annotations
