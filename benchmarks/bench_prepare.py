@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -22,22 +21,16 @@ from pathlib import Path
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from synthetic_text import sentences  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 from primbench.model_zoo import prepare  # noqa: E402
 from primbench.model_zoo.config import load_config  # noqa: E402
 
-WORDS = (
-    "river market stone queen farmer boat apple key road bridge sailor teacher counted painted carried "
-    "watched found sold under near after before red silver seven three long empty 12 340 7"
-).split()
-
 
 def synthetic_corpus(folder: Path, megabytes: int) -> Path:
     """Files of generated sentences, 10 MB each (speed does not depend on what the words are)."""
-    rng = random.Random(0)
-    line = lambda: " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))) + ".\n"  # noqa: E731
-    block = "".join(line() for _ in range(20000))
+    block = "".join(sentence + "\n" for sentence in sentences(20000))
     copies = max(1, round(10 * 2**20 / len(block)))
     for index in range(max(1, megabytes // 10)):
         (folder / f"part{index:03d}.txt").write_text(block * copies)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -28,25 +27,18 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from synthetic_text import sentences  # noqa: E402
 
 from primbench.model_zoo.config import load_config  # noqa: E402
 from primbench.model_zoo.data import prepare_data, train_batch  # noqa: E402
 from primbench.model_zoo.model import build_model  # noqa: E402
 from primbench.model_zoo.train import train  # noqa: E402
 
-WORDS = (
-    "river market stone queen farmer boat apple key road bridge sailor teacher counted painted carried "
-    "watched found sold under near after before red silver seven three long empty"
-).split()
 
-
-def synthetic_corpus(folder: Path, sentences: int = 30000) -> Path:
+def synthetic_corpus(folder: Path, count: int = 30000) -> Path:
     """Offline text for the benchmark (speed does not depend on what the words are)."""
-    rng = random.Random(0)
     path = folder / "bench.txt"
-    path.write_text(
-        "\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))) + "." for _ in range(sentences))
-    )
+    path.write_text("\n".join(sentences(count)))
     return path
 
 
