@@ -56,7 +56,7 @@ def no_more_work(monkeypatch):
 
     for name in ("fewshot", "isoplot", "finetuned", "similarity", "validation_loss", "task_table"):
         monkeypatch.setattr(reproduce_models, name, refuse)
-    monkeypatch.setattr("model_zoo.train.train", refuse)
+    monkeypatch.setattr("primbench.model_zoo.train.train", refuse)
 
 
 def test_the_micro_pipeline_measures_all_three_models(micro):
@@ -148,7 +148,7 @@ def test_an_interrupted_run_resumes_to_the_same_results(micro, monkeypatch, tmp_
         del state["stages"][stage]
     (out / "state.json").write_text(json.dumps(state))
     (out / "results.json").unlink()
-    monkeypatch.setattr("model_zoo.train.train", lambda *a, **k: pytest.fail("training ran again"))
+    monkeypatch.setattr("primbench.model_zoo.train.train", lambda *a, **k: pytest.fail("training ran again"))
     logged = []
     reproduce("micro", out, overrides=micro["set"], log=logged.append, progress=False)
     assert [line for line in logged if line.startswith("[run]")] == ["[run]  midas/finetune", "[run]  midas/similarity"]
@@ -191,7 +191,7 @@ def test_given_checkpoints_are_measured_without_training(micro, monkeypatch, tmp
     runs = micro["out"] / "runs"
     bare = tmp_path / "bare"
     shutil.copytree(runs / "midas" / "final", bare)
-    monkeypatch.setattr("model_zoo.train.train", lambda *a, **k: pytest.fail("a given model was trained"))
+    monkeypatch.setattr("primbench.model_zoo.train.train", lambda *a, **k: pytest.fail("a given model was trained"))
     given = {"baseline": str(runs / "baseline"), "gradstack": str(runs / "gradstack" / "final"), "midas": str(bare)}
     results = reproduce(
         "micro", tmp_path / "out", checkpoints=given, overrides=micro["set"], log=lambda line: None, progress=False
