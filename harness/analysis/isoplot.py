@@ -89,7 +89,8 @@ def bits_per_byte(model, tokenizer, text: str, window: int | None = None) -> flo
     prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     if prefix is None:
         raise HarnessError("the tokenizer has neither bos nor eos, so the first token of --text cannot be scored")
-    length = min(window or context_length(model, tokenizer), context_length(model, tokenizer))
+    context = context_length(model, tokenizer)
+    length = min(window or context, context)
     inputs = [prefix, *ids]
     device = next(model.parameters()).device
     total = 0.0

@@ -14,6 +14,7 @@ from primbench.harness.errors import HarnessError
 from primbench.harness.evaluation.evaluate import score_tasks
 from primbench.harness.evaluation.finetune import FinetuneConfig, finetune
 from primbench.harness.evaluation.models import load_causal_lm
+from primbench.harness.reports.report import mean_accuracy
 from primbench.model_zoo.train import validation_loss
 from primbench.tasks.selection import chance_level, expand_tasks
 
@@ -188,7 +189,7 @@ def _point(step: int, loss: float, scores: dict[str, dict]) -> dict:
     return {
         "step": step,
         "validation_loss": loss,
-        "mean_accuracy": sum(accuracies.values()) / len(accuracies) if accuracies else None,
+        "mean_accuracy": mean_accuracy(accuracies),
         "accuracy": accuracies,
     }
 
