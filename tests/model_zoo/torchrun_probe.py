@@ -41,7 +41,10 @@ def count_reduce_scatters(out: str, corpus: str) -> None:
     ]
     summary = train(load_config("micro-baseline", overrides), out, progress=False)
     units = summary["layers"] + 1  # fully_shard on every decoder layer and on the root
-    print(json.dumps({"rank": int(os.environ["RANK"]), "calls": calls, "units": units}))
+    # one write of the whole line: both ranks share the test's stdout pipe, and print's separate newline write
+    # could land after the other rank's line
+    sys.stdout.write(json.dumps({"rank": int(os.environ["RANK"]), "calls": calls, "units": units}) + "\n")
+    sys.stdout.flush()
 
 
 def stall() -> None:
