@@ -18,15 +18,20 @@ from typing import Any
 import yaml
 
 from primbench.model_zoo.errors import ConfigError
+from primbench.model_zoo.operators import compared_methods, methods
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-METHODS = ("baseline", "gradstack", "midas")
+# The methods `reproduce` trains and compares, each with a shipped `<size>-<method>.yaml` (from the registry).
+METHODS = compared_methods()
+# model.architecture -> the transformers model_type built for it (model_zoo/model.py)
+ARCHITECTURES = {"llama": "llama", "qwen2": "qwen2", "gemma3": "gemma3_text"}
 
 
 @dataclass
 class ModelConfig:
-    """The target (full-depth) Llama shape; field names are LlamaConfig's."""
+    """The target (full-depth) decoder shape; field names are LlamaConfig's (Qwen2's and Gemma-3's too)."""
 
+    architecture: str = "llama"  # llama | qwen2 | gemma3 (Gemma-3's last layer of each block attends fully)
     vocab_size: int = 4096
     hidden_size: int = 192
     intermediate_size: int = 512
@@ -42,7 +47,7 @@ class ModelConfig:
 class GrowthConfig:
     """How the model grows: k stages of b layers; `baseline` trains the full depth from step 0."""
 
-    method: str = "baseline"  # baseline | gradstack | midas
+    method: str = "baseline"  # a registered growth operator (model_zoo/operators.py): baseline, midas, ...
     block_size: int = 2  # b
     stages: int = 3  # k
     schedule: str = "prop"  # prop (Prop-alpha) | uniform | explicit
@@ -244,7 +249,11 @@ def _require(condition: bool, message: str) -> None:
 def validate(config: TrainConfig) -> None:
     """Check every value and combination once; each message names the key to change."""
     m, g, d, o, r = config.model, config.growth, config.data, config.optim, config.run
-    _require(g.method in METHODS, f"growth.method must be one of {', '.join(METHODS)}, got '{g.method}'")
+    _require(g.method in methods(), f"growth.method must be one of {', '.join(methods())}, got '{g.method}'")
+    _require(
+        m.architecture in ARCHITECTURES,
+        f"model.architecture must be one of {', '.join(ARCHITECTURES)}, got '{m.architecture}'",
+    )
     _require(
         g.schedule in ("prop", "uniform", "explicit"),
         f"growth.schedule must be prop, uniform or explicit, got '{g.schedule}'",

@@ -15,6 +15,7 @@ import torch.distributed as dist
 
 from primbench.model_zoo.config import TrainConfig
 from primbench.model_zoo.errors import ConfigError
+from primbench.model_zoo.surgery import decoder_layers
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def wrap(model: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
 
         # parameters gathered in param_dtype for compute, gradients reduced (and the update applied) in fp32
         policy = MixedPrecisionPolicy(param_dtype=runtime.param_dtype, reduce_dtype=torch.float32)
-        for layer in model.model.layers:
+        for layer in decoder_layers(model):
             fully_shard(layer, mp_policy=policy)
         fully_shard(model, mp_policy=policy)
         return model

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import transformers
 from tqdm.auto import tqdm
-from transformers import LlamaForCausalLM
+from transformers import AutoModelForCausalLM
 
 from primbench.atomic import write_text
 from primbench.model_zoo import checkpoint, distributed
@@ -33,11 +33,12 @@ from primbench.model_zoo.config import TrainConfig, load_config
 from primbench.model_zoo.data import prepare_data, train_batch, val_batches, with_tokenizer_vocab
 from primbench.model_zoo.errors import ConfigError
 from primbench.model_zoo.flops import flops_per_token, peak_flops
-from primbench.model_zoo.growth import grow_model, grow_optimizer_state
+from primbench.model_zoo.growth import grow, grow_optimizer_state, layer_prefix
 from primbench.model_zoo.lock import RunLock
 from primbench.model_zoo.metrics import MetricsLog
 from primbench.model_zoo.mixture import blend_mixture
 from primbench.model_zoo.model import build_model, count_parameters, initial_layers, next_token_loss
+from primbench.model_zoo.operators import stacked_methods
 from primbench.model_zoo.optimizer import build_optimizer, load_named_state, named_state, parameter_names
 from primbench.model_zoo.schedule import (
     config_stage_lengths,
@@ -81,7 +82,7 @@ class Trainer:
             self._attach(None)
         else:
             state = checkpoint.load_trainer_state(resume_from, config)
-            self.model = LlamaForCausalLM.from_pretrained(resume_from, dtype=torch.float32)
+            self.model = AutoModelForCausalLM.from_pretrained(resume_from, dtype=torch.float32)
             self._attach(None)
             checkpoint.load_optimizer(resume_from, self.wrapped, self.optimizer)
             self.step, self.tokens, self.flops = state["step"], state["tokens"], state["flops"]
@@ -114,9 +115,13 @@ class Trainer:
     @property
     def stage(self) -> int:
         """0-indexed stage the model's depth belongs to (baseline: the schedule's stage of the last step taken)."""
-        if self.config.growth.method == "baseline":
+        if not self.grows:
             return stage_of(max(self.step - 1, 0), self.lengths)
         return self.layers // self.config.growth.block_size - 1
+
+    @property
+    def grows(self) -> bool:
+        return self.config.growth.method in stacked_methods()
 
     def _attach(self, optimizer_state: dict | None) -> None:
         """Move to the device, wrap for DDP/FSDP, (re)compile, build AdamW and load its state if given."""
@@ -139,17 +144,16 @@ class Trainer:
         return get_model_state_dict(self.wrapped, options=options)
 
     def grow(self) -> None:
-        """Add one block (gradstack/midas), carry Adam state over by name, re-wrap and recompile."""
+        """Add one block (growth.method's operator), carry Adam state over by name, re-wrap and recompile."""
         state = named_state(self.wrapped, self.optimizer)
         if self._sharded:
             # FSDP2 shards in place: gather full weights into a fresh unsharded model before changing its depth.
             weights = self._full_weights(cpu_offload=False)
             self.model = build_model(self.config, self.layers, self.data.special_ids)
             self.model.load_state_dict(weights)
-        sources = grow_model(self.model, self.config.growth.method, self.config.growth.block_size)
-        grown = grow_optimizer_state(
-            state, parameter_names(self.model), sources, self.config.growth.new_layer_optimizer_state
-        )
+        sources = grow(self.model, self.config.growth.method, self.config.growth.block_size)
+        mode, prefix = self.config.growth.new_layer_optimizer_state, layer_prefix(self.model)
+        grown = grow_optimizer_state(state, parameter_names(self.model), sources, mode, prefix)
         self._attach(grown)
 
     def train_step(self, step: int, lr: float) -> tuple[float, float]:
@@ -247,7 +251,7 @@ class Trainer:
         val_loss = float("nan")
         for step in range(self.step, run.steps):
             started = time.perf_counter()
-            while self.config.growth.method != "baseline" and self.stage < stage_of(step, self.lengths):
+            while self.grows and self.stage < stage_of(step, self.lengths):
                 self.grow()
             lr = learning_rate(step, self.config, self.lengths)
             loss, grad_norm = self.train_step(step, lr)
@@ -310,9 +314,7 @@ class Trainer:
             "flops": self.flops,
             "baseline_flops": baseline_flops,
             "baseline_flops_ratio": baseline_flops / self.flops,
-            "layer_flops_speedup": 1.0
-            if self.config.growth.method == "baseline"
-            else layer_flops_speedup(self.lengths),
+            "layer_flops_speedup": layer_flops_speedup(self.lengths) if self.grows else 1.0,
             # seconds in optimizer steps and growth, summed over resumes (data prep, evaluation, checkpoints
             # excluded); and the same per stage
             "wall_clock_s": round(self.elapsed, 3),

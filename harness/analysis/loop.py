@@ -10,7 +10,6 @@ sliding-window layer stays sliding. With R = 1 the folder holds the original mod
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 from pathlib import Path
@@ -18,13 +17,9 @@ from pathlib import Path
 from torch import nn
 
 from primbench.atomic import atomic_path, write_json
-from primbench.harness.analysis.similarity import decoder_layers
 from primbench.harness.errors import HarnessError
+from primbench.model_zoo.surgery import LAYER_COUNT_KEYS, decoder_layers, rebuild
 
-# Config keys that hold the decoder's layer count in the families transformers ships.
-LAYER_COUNT_KEYS = ("num_hidden_layers", "n_layer", "num_layers")
-# Lists in a config that are not per-layer even when their length happens to equal the layer count.
-NOT_PER_LAYER = ("architectures",)
 # What `save_pretrained` writes itself, or what belongs to the original weights only (optimizer state).
 NOT_COPIED = ("config.json", "generation_config.json", "trainer_state.pt")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".index.json")
@@ -44,6 +39,8 @@ def parse_layers(text: str) -> tuple[int, int]:
 
 def loop_sources(num_layers: int, start: int, end: int, repeat: int) -> list[int]:
     """Original layer index of each layer of the looped model: layers start..end-1 run `repeat` times in a row."""
+    if start >= end:
+        raise HarnessError(f"--layers {start}:{end}: START must be below END (END is exclusive), e.g. --layers 2:4")
     if not 0 <= start < end <= num_layers:
         raise HarnessError(
             f"--layers {start}:{end} is outside the model's {num_layers} layers; "
@@ -68,31 +65,9 @@ def layer_count(config: dict) -> int:
 
 def loop_model(model: nn.Module, start: int, end: int, repeat: int) -> list[int]:
     """Rebuild `model`'s decoder in place so that it runs layers start..end-1 `repeat` times; return the sources."""
-    layers = decoder_layers(model)
-    sources = loop_sources(len(layers), start, end, repeat)
-    old_count = len(layers)
-    # the first occurrence of a layer keeps the original module, later ones are independent copies
-    rebuilt = [
-        layers[source] if source not in sources[:index] else copy.deepcopy(layers[source])
-        for index, source in enumerate(sources)
-    ]
-    del layers[:]
-    layers.extend(rebuilt)
-    for index, layer in enumerate(layers):
-        for module in layer.modules():  # attention keeps its index for the KV cache; some layers do too
-            if isinstance(getattr(module, "layer_idx", None), int):
-                module.layer_idx = index
-    _remap_config(model.config, old_count, sources)
+    sources = loop_sources(len(decoder_layers(model)), start, end, repeat)
+    rebuild(model, sources)
     return sources
-
-
-def _remap_config(config, old_count: int, sources: list[int]) -> None:
-    """The layer count and every per-layer list (one entry per layer, e.g. `layer_types`) follow `sources`."""
-    for key, value in config.to_dict().items():
-        if key in LAYER_COUNT_KEYS and value == old_count:
-            setattr(config, key, len(sources))
-        elif isinstance(value, list) and len(value) == old_count and key not in NOT_PER_LAYER:
-            setattr(config, key, [value[source] for source in sources])
 
 
 def write_looped(model_dir: str | Path, start: int, end: int, repeat: int, out: str | Path) -> dict:

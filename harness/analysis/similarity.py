@@ -20,9 +20,7 @@ from torch import nn
 
 from primbench.harness.errors import HarnessError
 from primbench.harness.evaluation.models import load_causal_lm
-
-# Where well-known decoder families keep their layer list; other models are searched for one (see `decoder_layers`).
-KNOWN_LAYER_PATHS = ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers", "transformer.blocks")
+from primbench.model_zoo.surgery import decoder_layers
 
 
 @dataclass(frozen=True)
@@ -41,31 +39,6 @@ class SimilarityResult:
         """Mean similarity of adjacent blocks: one number that separates looped-like models from the rest."""
         pairs = [self.matrix[i][i + 1] for i in range(len(self.matrix) - 1)]
         return sum(pairs) / len(pairs) if pairs else None
-
-
-def decoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The model's list of decoder layers, found by name for known families or by shape for the rest."""
-    architecture = type(model).__name__
-    expected = _configured_layer_count(model)
-    for dotted in KNOWN_LAYER_PATHS:
-        found = _get_dotted(model, dotted)
-        if isinstance(found, nn.ModuleList) and len(found) > 0 and expected in (None, len(found)):
-            return found
-    candidates = [
-        module
-        for module in model.modules()
-        if isinstance(module, nn.ModuleList)
-        and len(module) > 0
-        and _same_types(module)
-        and (expected is None or len(module) == expected)
-    ]
-    if len(candidates) == 1:
-        return candidates[0]
-    raise HarnessError(
-        f"cannot find the decoder layers of {architecture}: primbench similarity reads decoders "
-        "that keep their layers in one list (Llama, Qwen2, Mistral, GPT-2, GPT-NeoX, OPT); "
-        "convert the checkpoint to one of those architectures"
-    )
 
 
 def block_similarity(model: nn.Module, block_size: int = 1) -> SimilarityResult:
@@ -115,25 +88,3 @@ def _layer_gram(layers: nn.ModuleList, architecture: str) -> torch.Tensor:
         stacked = torch.stack([weights[name].detach().reshape(-1) for weights in named]).to(torch.float64)
         gram += stacked @ stacked.T
     return gram
-
-
-def _configured_layer_count(model: nn.Module) -> int | None:
-    config = getattr(model, "config", None)
-    for key in ("num_hidden_layers", "n_layer", "num_layers"):
-        value = getattr(config, key, None)
-        if isinstance(value, int):
-            return value
-    return None
-
-
-def _get_dotted(root: nn.Module, dotted: str):
-    current = root
-    for part in dotted.split("."):
-        current = getattr(current, part, None)
-        if current is None:
-            return None
-    return current
-
-
-def _same_types(module_list: nn.ModuleList) -> bool:
-    return len({type(child) for child in module_list}) == 1

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from primbench.model_zoo.config import METHODS
+from primbench.model_zoo.operators import methods
+
 TASKS = click.option(
     "--tasks",
     "-t",
@@ -18,7 +21,8 @@ CONFIG = click.option(
     "--config",
     "config_path",
     required=True,
-    help="A YAML config, or a shipped name: <micro|tiny|small|base|1b>-<baseline|gradstack|midas>.",
+    help=f"A YAML config, or a shipped name: <micro|tiny|small|base|1b>-<{'|'.join(METHODS)}>; "
+    f"growth.method may be any of {', '.join(methods())}.",
 )
 
 

@@ -11,13 +11,21 @@ from pathlib import Path
 import matplotlib
 
 from primbench.atomic import atomic_path
+from primbench.model_zoo.operators import methods
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-# One colour per method, the same in every figure so the reader can match them by eye.
-METHOD_COLOURS = {"baseline": "#4c72b0", "gradstack": "#dd8452", "midas": "#55a868"}
+# One colour per growth method, the same in every figure so the reader can match them by eye: the registry's order
+# through this cycle (baseline blue, gradstack orange, midas green, then the operators registered after them).
+COLOUR_CYCLE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
 DPI = 100
+
+
+def method_colour(name: str) -> str | None:
+    """The colour of growth method `name`; None (matplotlib's next colour) for anything else, e.g. a run folder."""
+    registered = methods()
+    return COLOUR_CYCLE[registered.index(name) % len(COLOUR_CYCLE)] if name in registered else None
 
 
 def save_figure(figure, path: str | Path) -> Path:
@@ -80,7 +88,7 @@ def plot_isoplot(
             [accuracy for _, accuracy in ordered],
             marker="o",
             label=method,
-            color=METHOD_COLOURS.get(method),
+            color=method_colour(method),
         )
     axes.invert_xaxis()
     axes.set_xlabel(xlabel)
@@ -104,7 +112,7 @@ def plot_accuracy_per_primitive(
     for offset, method in enumerate(methods):
         positions = [index + (offset - (len(methods) - 1) / 2) * width for index in range(len(tasks))]
         heights = [accuracies[method].get(task) or 0.0 for task in tasks]
-        axes.bar(positions, heights, width=width, label=method, color=METHOD_COLOURS.get(method))
+        axes.bar(positions, heights, width=width, label=method, color=method_colour(method))
     for index, task in enumerate(tasks):
         axes.hlines(
             chance[task],

@@ -9,8 +9,9 @@ numbers out; the statement that closes it is computed from these intervals.
 from __future__ import annotations
 
 from primbench.harness.analysis.intervals import bootstrap_interval
+from primbench.model_zoo.operators import stacked_methods
 
-STACKED = ("gradstack", "midas")
+STACKED = stacked_methods()
 PROTOCOLS = ("fewshot", "finetuned")
 
 

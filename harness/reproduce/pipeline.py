@@ -28,6 +28,7 @@ from primbench.harness.reports.report import write_report
 from primbench.harness.reproduce import compare, stages
 from primbench.harness.reproduce.presets import PRESETS, ReproducePreset
 from primbench.model_zoo.config import METHODS
+from primbench.model_zoo.operators import stacked_methods
 
 STATE_FILE = "state.json"
 RESULTS_FILE = "results.json"
@@ -161,7 +162,7 @@ def reproduce(
             log,
         )
         entries[method] = _measure(method, source, out, settings, task_names, book, log, progress)
-    stacked_flops = next((entries[m]["training"] or {}).get("flops") for m in ("midas", "gradstack") if m in entries)
+    stacked_flops = next((entries[m]["training"] or {}).get("flops") for m in stacked_methods() if m in entries)
     baseline_run = stages.run_folder(out, book.stages["baseline/train"])
     read = book.run(
         "baseline/equal_flops",
