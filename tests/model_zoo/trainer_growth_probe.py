@@ -1,0 +1,65 @@
+"""Run under torchrun (or alone) by test_growth_callback.py; not a test module itself.
+
+torchrun --nproc_per_node 2 trainer_growth_probe.py OUT [--no-average]
+
+transformers.Trainer + GrowthCallback (MIDAS, 3 stages of 2 layers) on a tiny random Llama, gradient clipping and
+accumulation on, each rank reading its own half of the batches. Every rank writes OUT/rank_<r>.json with the
+sha256 of its final state dict, the depth and the step. `--no-average` turns the callback's averaging of the
+grown layers' gradients off: the negative control, whose ranks must end apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
+
+from primbench.model_zoo.growth import GrowthCallback
+
+
+def state_hash(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def main(out: str, average: bool) -> None:
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=128, hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2
+    )
+    model = LlamaForCausalLM(config)
+    tokens = torch.randint(0, 128, (96, 16), generator=torch.Generator().manual_seed(1))
+    data = [{"input_ids": ids, "labels": ids} for ids in tokens]
+    args = TrainingArguments(
+        out,
+        max_steps=9,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=2,
+        learning_rate=1e-2,
+        max_grad_norm=0.5,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+    )
+    callback = GrowthCallback(method="midas", block_size=2, stages=3)
+    if not average:
+        callback._gradient_ready = lambda parameter: None
+    trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[callback])
+    trainer.train()
+    rank = int(os.environ.get("RANK", "0"))
+    record = {"hash": state_hash(model), "layers": model.config.num_hidden_layers, "step": trainer.state.global_step}
+    with open(os.path.join(out, f"rank_{rank}.json"), "w") as file:
+        json.dump(record, file)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], "--no-average" not in sys.argv)
