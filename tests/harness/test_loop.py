@@ -139,6 +139,7 @@ def test_cli_writes_the_folder_and_prints_the_order(tmp_path):
     [
         (["--layers", "2:9"], "outside the model's 6 layers"),
         (["--layers", "two"], "is not START:END"),
+        (["--layers", "10:5"], "--layers 10:5: START must be below END (END is exclusive)"),
         (["--layers", "2:4", "--repeat", "0"], "--repeat must be 1 or more"),
     ],
 )
