@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One check for a lent GPU machine that has no network, within one 10-minute call: tokens/s and MFU of the `base`
 # shape (~125M) eager and compiled on one GPU and under torchrun over all visible GPUs, a kill -9 and resume, and
-# one `small` MIDAS timing.
+# one `small` MIDAS timing, and transformers.Trainer + GrowthCallback under torchrun (do the ranks' weights agree?).
 #
 # The GPU machine cannot reach PyPI, so prepare on a networked machine first and carry the results:
 #   benchmarks/gpu_check.sh prepare          # builds .gpu_check/cache (tokenised corpus that base and small share,
@@ -111,3 +111,8 @@ echo "killed at $(ls "$RUNS/small/checkpoints" | tail -1); resuming"
     $(sets "${small_steps[@]}" $EXTRA_SET)
 speed "small" "$RUNS/small"
 "$PYTHON" -c 'import json, sys; s = json.load(open(sys.argv[1])); print("small summary:", {k: s[k] for k in ("method", "steps", "layers", "parameters", "wall_clock_s", "stage_seconds", "baseline_flops_ratio", "final_val_loss")})' "$RUNS/small/summary.json"
+
+echo "== transformers.Trainer + GrowthCallback (MIDAS, 2 -> 6 layers) under torchrun over $GPUS processes"
+"${TORCHRUN[@]}" tests/model_zoo/trainer_growth_probe.py "$RUNS/trainer-growth" > "$RUNS/trainer-growth.log" 2>&1 \
+    || { tail -20 "$RUNS/trainer-growth.log" >&2; exit 1; }
+"$PYTHON" -c 'import json, pathlib, sys; ranks = [json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("rank_*.json"))]; print("trainer growth:", len(ranks), "ranks, layers", {r["layers"] for r in ranks}, "steps", {r["step"] for r in ranks}, "weights identical:", len({r["hash"] for r in ranks}) == 1)' "$RUNS/trainer-growth"

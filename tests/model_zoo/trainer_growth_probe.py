@@ -1,4 +1,4 @@
-"""Run under torchrun (or alone) by test_growth_callback.py; not a test module itself.
+"""Run under torchrun (or alone) by test_growth_callback.py and benchmarks/gpu_check.sh; not a test module itself.
 
 torchrun --nproc_per_node 2 trainer_growth_probe.py OUT [--no-average]
 
@@ -46,7 +46,7 @@ def main(out: str, average: bool) -> None:
         max_grad_norm=0.5,
         save_strategy="no",
         report_to=[],
-        use_cpu=True,
+        use_cpu=not torch.cuda.is_available(),  # benchmarks/gpu_check.sh runs it on GPUs (NCCL)
         disable_tqdm=True,
         seed=0,
     )
