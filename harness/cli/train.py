@@ -23,21 +23,23 @@ from primbench.harness.cli import options
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out, exactly.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(config_path: str, out_dir: Path, overrides: tuple[str, ...], resume: bool, quiet: bool) -> None:
-    """Pretrain a decoder-only Llama with growth method baseline, gradstack or midas.
+    """Pretrain a decoder-only LM (Llama, Qwen2 or Gemma-3) with a growth method (--config lists them).
 
     The model grows from one block of b layers to k blocks: gradstack copies the top block onto the top,
     midas copies the middle block (ceil(n/2) of n) and inserts the copy after it; baseline trains all k*b layers
     from the start. DIR/final/ is a plain Hugging Face folder for `primbench eval`, lm-eval or vLLM.
 
-    Config keys (all in model_zoo/config.py): model.* (LlamaConfig names), growth.method/block_size/stages/
-    schedule/alpha/stage_steps/new_layer_optimizer_state, data.corpus/seq_len/max_chars, optim.lr/min_lr/
-    warmup_steps/lr_schedule, run.steps/batch_size/micro_batch_size/device/compile/parallel/num_threads.
+    Config keys (all in model_zoo/config.py): model.* (LlamaConfig names, and model.architecture),
+    growth.method/block_size/stages/schedule/alpha/stage_steps/new_layer_optimizer_state,
+    data.corpus/seq_len/max_chars, optim.lr/min_lr/warmup_steps/lr_schedule,
+    run.steps/batch_size/micro_batch_size/device/compile/parallel/num_threads.
 
     \b
     Examples:
       primbench train --config tiny-midas --out runs/tiny-midas
       primbench train --config model_zoo/configs/tiny-gradstack.yaml --out runs/tiny-gs --set run.steps=600
       primbench train --config tiny-midas --out runs/a --set growth.schedule=prop --set growth.alpha=2
+      primbench train --config tiny-midas --out runs/solar --set growth.method=solar --set model.architecture=qwen2
       primbench train --config tiny-midas --out runs/a --set data.corpus=my_texts/ --set model.vocab_size=8192
       primbench train --config tiny-midas --out runs/tiny-midas --resume
       torchrun --nproc_per_node 8 -m primbench.model_zoo.train --config base-midas --out runs/base-midas
