@@ -115,4 +115,4 @@ speed "small" "$RUNS/small"
 echo "== transformers.Trainer + GrowthCallback (MIDAS, 2 -> 6 layers) under torchrun over $GPUS processes"
 "${TORCHRUN[@]}" tests/model_zoo/trainer_growth_probe.py "$RUNS/trainer-growth" > "$RUNS/trainer-growth.log" 2>&1 \
     || { tail -20 "$RUNS/trainer-growth.log" >&2; exit 1; }
-"$PYTHON" -c 'import json, pathlib, sys; ranks = [json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("rank_*.json"))]; print("trainer growth:", len(ranks), "ranks, layers", {r["layers"] for r in ranks}, "steps", {r["step"] for r in ranks}, "weights identical:", len({r["hash"] for r in ranks}) == 1)' "$RUNS/trainer-growth"
+"$PYTHON" -c 'import json, pathlib, sys; ranks = [json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("rank_*.json"))]; print("trainer growth:", len(ranks), "ranks, layers", {r["layers"] for r in ranks}, "steps", {r["step"] for r in ranks}, "weights identical:", len({r["hash"] for r in ranks}) == 1, "resume identical:", all(r["resumed"] == {**r["resumed"], "hash": r["hash"]} for r in ranks))' "$RUNS/trainer-growth"

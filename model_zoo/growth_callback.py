@@ -6,9 +6,10 @@ they join existing param groups, so the LR scheduler needs nothing), and logs `l
 Stage lengths come from the same `schedule.stage_lengths` as our trainer, over the Trainer's `max_steps`.
 
 DDP: the wrapper is built before training and its reducer averages only the parameters it saw then. The callback
-averages the gradients of every parameter added later itself: a hook after each backward all-reduces them in one
-flat tensor over a process group of their own, before the Trainer clips and steps, so every rank applies the same
-update (after a resume the wrapper is built over the grown model and owns those parameters again). FSDP and
+averages the gradients of every parameter added later itself: a hook in the backward that ends each gradient
+accumulation all-reduces them in one flat tensor over a process group of their own, the way DDP reduces its own,
+before the Trainer clips and steps. So every rank applies the same update, and a run resumed after a growth (where
+the wrapper, built over the grown model, owns those parameters) ends with the same weights, bit for bit. FSDP and
 DeepSpeed shard parameters at train start, so a grown layer cannot join them: they are refused.
 
 Checkpoints: every `checkpoint-N/` gets `growth.json` (stage, layers, the sources of each growth). When the Trainer
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from accelerate.state import GradientState
 from torch import nn
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
@@ -166,16 +168,20 @@ class GrowthCallback(TrainerCallback):
             parameter.register_post_accumulate_grad_hook(self._gradient_ready)
 
     def _gradient_ready(self, parameter: nn.Parameter) -> None:
-        """Once every added parameter has its gradient of this backward, average them over ranks in one tensor.
-        Also under `no_sync` (gradient accumulation): the sum of averages equals the average of sums."""
+        """Once every added parameter has its gradient of this backward, average them over ranks in one tensor,
+        as DDP does its own: only in the backward that ends an accumulation (accelerate's `sync_gradients`),
+        divided by the rank count before the sum. So a layer reduced here gets the bits it would get from DDP,
+        and a run resumed after growth (where DDP owns these parameters) matches the uninterrupted one."""
         self._ready += 1
         if self._ready < len(self._unmanaged):
             return
         self._ready = 0
+        if not GradientState().sync_gradients:
+            return
         grads = [p.grad for p in self._unmanaged]
         flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat, group=self._group)
         flat /= dist.get_world_size(self._group)
+        dist.all_reduce(flat, group=self._group)
         for grad, averaged in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
             grad.copy_(averaged.view_as(grad))
 

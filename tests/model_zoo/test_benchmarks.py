@@ -55,7 +55,7 @@ def test_gpu_check_script_runs_on_cpu(tmp_path, corpus_file, token_cache):
     assert "'method': 'midas'" in small and "'steps': 8" in small and "'layers': 4" in small
     assert (tmp_path / "check" / "runs" / "small" / "final" / "model.safetensors").is_file()
     growth = next(line for line in lines if line.startswith("trainer growth"))
-    assert growth == "trainer growth: 2 ranks, layers {6} steps {9} weights identical: True"
+    assert growth == "trainer growth: 2 ranks, layers {6} steps {9} weights identical: True resume identical: True"
 
 
 def test_gpu_check_refuses_without_gpu(tmp_path):

@@ -168,8 +168,8 @@ def test_bad_arguments_name_the_choices():
 @pytest.mark.slow
 @pytest.mark.parametrize("average", [True, False])
 def test_ddp_ranks_end_bitwise_identical_only_with_the_callbacks_averaging(tmp_path, average):
-    """torchrun, 2 gloo processes, clipping and accumulation on. Without the averaging (negative control) the
-    grown layers' gradients stay local and the replicas drift apart: the check can fail."""
+    """torchrun, 2 gloo processes, clipping and accumulation on; then a resume of a mid-run checkpoint. Without the
+    averaging (negative control) the grown layers' gradients stay local and the replicas drift apart."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(PROBE)]
     command += [str(tmp_path)] + ([] if average else ["--no-average"])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -178,3 +178,5 @@ def test_ddp_ranks_end_bitwise_identical_only_with_the_callbacks_averaging(tmp_p
     ranks = [json.loads((tmp_path / f"rank_{rank}.json").read_text()) for rank in (0, 1)]
     assert [(r["layers"], r["step"]) for r in ranks] == [(6, 9), (6, 9)]
     assert (ranks[0]["hash"] == ranks[1]["hash"]) is average
+    if average:  # resumed under DDP from the 4-layer checkpoint: the same depth, step and weights on both ranks
+        assert ranks[0]["resumed"] == ranks[1]["resumed"] == {"hash": ranks[0]["hash"], "layers": 6, "step": 9}
