@@ -23,6 +23,15 @@ PROBE = Path(__file__).with_name("trainer_growth_probe.py")
 STEPS, GROWTH_STEPS = 12, {2: 4, 6: 6}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: with the 2 cores shared, a second spinning thread makes these tiny steps 4x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def state_hash(model) -> str:
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):

@@ -28,6 +28,15 @@ FAMILIES = {
 SOURCES = [0, 1, 0, 1, 2, 3]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: with the 2 cores shared, a second spinning thread makes these tiny models 4x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_model(model_type: str):
     torch.manual_seed(0)
     config = AutoConfig.for_model(model_type, num_hidden_layers=4, **FAMILIES[model_type])
