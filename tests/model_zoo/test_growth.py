@@ -14,6 +14,16 @@ from primbench.model_zoo.operators import layer_sources, methods, register_opera
 
 SPECIAL = {"bos": 0, "eos": 0, "pad": 1}
 
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: with the 2 cores shared, a second spinning thread makes these tiny models 4x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # Hand-derived layer orders (labels = pre-growth layer index) for block size 2, growing from n blocks.
 # gradstack: copy the top block onto the top. midas: copy block ceil(n/2) (1-indexed), insert it right after.
 # solar (SOLAR depth up-scaling): two copies of the stack end to end, the first without its top ceil((2n-2)/2)
@@ -135,7 +145,7 @@ def test_an_operator_that_loses_a_layer_or_adds_the_wrong_count_is_refused(monke
         register_operator("midas")(lambda layers, block: [])
 
 
-@pytest.mark.parametrize("method", ["gradstack", "midas", "llama_pro"])
+@pytest.mark.parametrize("method", ["gradstack", "midas"])
 def test_grown_model_generates_the_same_with_and_without_kv_cache(method):
     # The KV cache is indexed by self_attn.layer_idx: wrong numbering after an insertion changes the output.
     model = _small_model(2)
