@@ -21,6 +21,7 @@ from primbench.model_zoo.operators import layer_sources
 from primbench.model_zoo.surgery import copied_positions, decoder_layers, layer_path, rebuild
 
 OPTIMIZER_STATE_MODES = ("copy", "zero")
+GROWTH_FILE = "growth.json"  # GrowthCallback's record in each checkpoint: method, block size, stage, sources
 
 
 def grow(model: nn.Module, method: str, block_size: int) -> list[int]:

@@ -32,12 +32,11 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from primbench.atomic import write_json
 from primbench.model_zoo.errors import ConfigError
-from primbench.model_zoo.growth import OPTIMIZER_STATE_MODES, grow, grow_optimizer, layer_prefix
+from primbench.model_zoo.growth import GROWTH_FILE, OPTIMIZER_STATE_MODES, grow, grow_optimizer, layer_prefix
 from primbench.model_zoo.operators import stacked_methods
 from primbench.model_zoo.schedule import stage_lengths, stage_of, stage_starts
 from primbench.model_zoo.surgery import decoder_layers
 
-GROWTH_FILE = "growth.json"
 SCHEDULES = ("prop", "uniform")
 
 

@@ -12,6 +12,7 @@ model they outweigh the matrices, so two unrelated layers would look 50% alike b
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from torch import nn
 
 from primbench.harness.errors import HarnessError
 from primbench.harness.evaluation.models import load_causal_lm
+from primbench.model_zoo.growth import GROWTH_FILE
 from primbench.model_zoo.surgery import decoder_layers
 
 
@@ -63,6 +65,18 @@ def block_similarity(model: nn.Module, block_size: int = 1) -> SimilarityResult:
         block_size=block_size,
         matrix=[[round(float(value), 6) for value in row] for row in matrix],
     )
+
+
+def recorded_block_size(path: str | Path) -> int | None:
+    """The growth block size a checkpoint records in `growth.json` (written by GrowthCallback), if any."""
+    record = Path(path) / GROWTH_FILE
+    if not record.is_file():
+        return None
+    try:
+        block_size = json.loads(record.read_text()).get("block_size")
+    except (json.JSONDecodeError, AttributeError):
+        raise HarnessError(f"{record} is not a growth record; pass --block-size or delete the file") from None
+    return block_size if isinstance(block_size, int) and block_size >= 1 else None
 
 
 def checkpoint_similarity(path: str | Path, block_size: int = 1) -> SimilarityResult:

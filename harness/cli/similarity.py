@@ -11,10 +11,10 @@ import click
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option(
     "--block-size",
-    default=1,
-    show_default=True,
+    default=None,
     type=click.IntRange(min=1),
-    help="Consecutive layers per block; use the growth block size of a stacked model (e.g. 2 for tiny).",
+    help="Consecutive layers per block; use the growth block size of a stacked model (e.g. 2 for tiny). "
+    "Default: the block size in CHECKPOINT/growth.json (GrowthCallback checkpoints), else 1.",
 )
 @click.option(
     "--out",
@@ -27,7 +27,7 @@ import click
 @click.option(
     "--json", "json_path", default=None, type=click.Path(path_type=Path), help="Also write the matrix as JSON here."
 )
-def command(checkpoint: Path, block_size: int, out_path: Path, json_path: Path | None) -> None:
+def command(checkpoint: Path, block_size: int | None, out_path: Path, json_path: Path | None) -> None:
     """Draw the cosine similarity between the flattened weights of every pair of blocks of CHECKPOINT.
 
     A MIDAS-grown model shows bright bands next to the diagonal (neighbouring blocks stay close, as in a
@@ -39,9 +39,11 @@ def command(checkpoint: Path, block_size: int, out_path: Path, json_path: Path |
       primbench similarity ~/.cache/primbench/models/smollm2-135m-instruct --block-size 5 --json sim.json
     """
     from primbench.atomic import write_json
-    from primbench.harness.analysis.similarity import checkpoint_similarity
+    from primbench.harness.analysis.similarity import checkpoint_similarity, recorded_block_size
     from primbench.harness.reports.plots import plot_similarity
 
+    if block_size is None:
+        block_size = recorded_block_size(checkpoint) or 1
     result = checkpoint_similarity(checkpoint, block_size)
     title = f"{checkpoint.name or checkpoint}: {result.architecture}, {result.num_layers} layers"
     plot_similarity(result.matrix, out_path, title=title, block_size=block_size)

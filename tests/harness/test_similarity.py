@@ -104,6 +104,17 @@ def test_layers_of_different_shapes_cannot_be_compared():
         block_similarity(root)
 
 
+def test_cli_reads_the_block_size_from_a_growth_record(tmp_path):
+    random_llama(layers=4).save_pretrained(tmp_path / "model")
+    (tmp_path / "model" / "growth.json").write_text(json.dumps({"method": "midas", "block_size": 2, "layers": 4}))
+    matrix_json = tmp_path / "sim.json"
+    args = ["similarity", str(tmp_path / "model"), "--out", str(tmp_path / "h.png"), "--json", str(matrix_json)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert json.loads(matrix_json.read_text())["block_size"] == 2
+    assert CliRunner().invoke(main, [*args, "--block-size", "1"]).exit_code == 0  # an explicit size wins
+    assert json.loads(matrix_json.read_text())["block_size"] == 1
+
+
 def test_cli_writes_a_valid_heatmap_and_the_matrix(tmp_path):
     model = random_llama(layers=4)
     model.save_pretrained(tmp_path / "model")
