@@ -57,3 +57,25 @@ def bootstrap_interval(correct, reference=None, resamples: int = RESAMPLES, seed
     tail = (1.0 - CONFIDENCE) / 2
     low, high = np.quantile(replicates, [tail, 1.0 - tail])
     return Interval(float(scores.mean()), float(low), float(high))
+
+
+def unpaired_difference(correct, reference, resamples: int = RESAMPLES, seed: int = SEED) -> Interval:
+    """Mean of `correct` minus mean of `reference`, with seeds resampled apart and items together.
+
+    For recipes with unequal seed counts: seed k of one is no partner of seed k of the other, but both were scored
+    on the same test items, so each replicate draws one item resampling for both and each side's seeds on its own.
+    """
+    mine, theirs = np.asarray(correct, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if mine.ndim != 2 or theirs.ndim != 2 or 0 in mine.shape or 0 in theirs.shape or mine.shape[1] != theirs.shape[1]:
+        raise ValueError(f"scores must be [seeds, items] arrays on the same items, got {mine.shape} and {theirs.shape}")
+    items = mine.shape[1]
+    rng = np.random.default_rng(seed)
+    item_weights = rng.multinomial(items, np.full(items, 1.0 / items), size=resamples)  # [R, items]
+    sides = []
+    for scores in (mine, theirs):
+        seeds = scores.shape[0]
+        seed_weights = rng.multinomial(seeds, np.full(seeds, 1.0 / seeds), size=resamples)  # [R, seeds]
+        sides.append(((seed_weights @ scores) * item_weights).sum(axis=1) / (seeds * items))
+    tail = (1.0 - CONFIDENCE) / 2
+    low, high = np.quantile(sides[0] - sides[1], [tail, 1.0 - tail])
+    return Interval(float(mine.mean() - theirs.mean()), float(low), float(high))

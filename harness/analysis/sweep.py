@@ -139,21 +139,3 @@ def sweep(
         del loaded
     bar.close()
     return rows
-
-
-def write_sweep(rows: list[SweepRow], out_dir: str | Path) -> dict[str, Path]:
-    """`sweep.csv` (one row per model and point) and `sweep.png`, each written atomically."""
-    import csv
-    import io
-
-    from primbench.atomic import write_text
-    from primbench.harness.reports.plots import plot_sweep
-
-    out = Path(out_dir)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows(row.csv_fields() for row in rows)
-    written = {"sweep.csv": write_text(buffer.getvalue(), out / "sweep.csv")}
-    written["sweep.png"] = plot_sweep(rows, out / "sweep.png")
-    return written
