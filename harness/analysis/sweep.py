@@ -13,10 +13,10 @@ import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
+from primbench.harness.statistics import CHANCE_ITEMS
 from primbench.primitives.errors import PrimitiveError
 
 COLUMNS = ("model", "preset", "knob", "value", "accuracy", "stderr", "n", "chance")
-CHANCE_ITEMS = 500  # chance is a property of the task, estimated on this many items whatever --limit is
 
 
 @dataclasses.dataclass(frozen=True)

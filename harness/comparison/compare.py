@@ -23,7 +23,6 @@ from primbench.harness.evaluation.finetune import FinetuneConfig
 from primbench.harness.statistics import mean_accuracy
 
 RESULTS_FILE = "results.json"
-CHANCE_ITEMS = 500  # chance is a property of the task, estimated on this many test items whatever --limit is
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,6 @@ def compare(
     from primbench.harness.analysis.isoplot import bits_per_byte
     from primbench.harness.evaluation.models import check_model_source
     from primbench.harness.reports.report import write_report
-    from primbench.harness.reproduce.stages import task_table, task_versions
 
     out = Path(out)
     if reference not in runs:
@@ -87,11 +85,11 @@ def compare(
         "x": x_label,
         "text_sha256": hashlib.sha256(text_body.encode()).hexdigest() if text_body is not None else None,
         "settings": settings.to_dict(),
-        "task_versions": task_versions(settings.tasks),
+        "task_versions": measure.task_versions(settings.tasks),
     }
     book = StageBook.open(out, pins)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = book.run("tasks", lambda: task_table(settings.tasks), log)
+    tasks = book.run("tasks", lambda: measure.task_table(settings.tasks), log)
     names = list(tasks)
 
     def measure_x(loaded: measure.LazyModel, checkpoint) -> float:

@@ -13,6 +13,23 @@ from primbench.harness.analysis.similarity import block_similarity
 from primbench.harness.evaluation.evaluate import score_tasks
 from primbench.harness.evaluation.finetune import FinetuneConfig, finetune
 from primbench.harness.evaluation.models import load_causal_lm
+from primbench.harness.statistics import CHANCE_ITEMS
+from primbench.tasks.selection import chance_level, expand_tasks
+
+
+def task_table(requested: tuple[str, ...]) -> dict[str, dict]:
+    """{task: {"chance": ...}} for every task of the requested groups, in order.
+
+    Chance is a property of the task, so it is estimated on CHANCE_ITEMS test items whatever the scoring limit.
+    """
+    return {task: {"chance": chance_level(task, CHANCE_ITEMS)} for task in expand_tasks(list(requested))}
+
+
+def task_versions(requested: tuple[str, ...]) -> dict[str, float]:
+    """{task: version}: a folder's stored scores belong to these versions of its tasks' data and scoring."""
+    from primbench.tasks.registry import task_version
+
+    return {task: task_version(task) for task in expand_tasks(list(requested))}
 
 
 class LazyModel:

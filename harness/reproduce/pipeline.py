@@ -119,12 +119,12 @@ def reproduce(
         "checkpoints": checkpoints,
         "overrides": list(overrides),
         "settings": settings.to_dict(),
-        "task_versions": stages.task_versions(settings.tasks),
+        "task_versions": measure.task_versions(settings.tasks),
         "command": command_line(preset, out, checkpoints, overrides, seeds),
     }
     book = ReproductionBook.open(out, pins)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = book.run("tasks", lambda: stages.task_table(settings.tasks), log)
+    tasks = book.run("tasks", lambda: measure.task_table(settings.tasks), log)
     task_names = list(tasks)
     entries = {}
     for method in METHODS:

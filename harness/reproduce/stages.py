@@ -13,9 +13,7 @@ from primbench.harness.comparison import measure
 from primbench.harness.errors import HarnessError
 from primbench.harness.statistics import mean_accuracy
 from primbench.model_zoo.train import validation_loss
-from primbench.tasks.selection import chance_level, expand_tasks
 
-CHANCE_ITEMS = 500
 # Numbers from model_zoo's summary.json that the tables report.
 TRAINING_KEYS = (
     "steps",
@@ -43,21 +41,6 @@ def load_configs(size: str, overrides: list[str], methods: list[str]) -> dict:
             "needs equal steps: add --set run.steps=N"
         )
     return configs
-
-
-def task_table(requested: tuple[str, ...]) -> dict[str, dict]:
-    """{task: {"chance": ...}} for every task of the requested groups, in order.
-
-    Chance is a property of the task, so it is estimated on CHANCE_ITEMS test items whatever the scoring limit.
-    """
-    return {task: {"chance": chance_level(task, CHANCE_ITEMS)} for task in expand_tasks(list(requested))}
-
-
-def task_versions(requested: tuple[str, ...]) -> dict[str, float]:
-    """{task: version}: a folder's stored scores belong to these versions of its tasks' data and scoring."""
-    from primbench.tasks.registry import task_version
-
-    return {task: task_version(task) for task in expand_tasks(list(requested))}
 
 
 def train_or_take(method: str, out: Path, config, given: str | None, progress: bool, name: str | None = None) -> dict:
