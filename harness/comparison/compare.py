@@ -159,7 +159,12 @@ def _x_axis(recipes: dict[str, list[Run]], text: str | Path | None) -> tuple[str
     from primbench.harness.analysis.isoplot import read_text
 
     if text is not None:
-        return f"bits per byte on {Path(text).name}", read_text(text)
+        body = read_text(text)
+        if not body.strip():
+            raise HarnessError(
+                f"--text {str(text)!r} is empty; pass a held-out UTF-8 text of a few thousand characters"
+            )
+        return f"bits per byte on {Path(text).name}", body
     every = [(name, run) for name, group in recipes.items() for run in group]
     tokenizers = {tokenizer_fingerprint(run.final.folder) for _, run in every}
     if len(tokenizers) > 1:

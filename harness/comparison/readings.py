@@ -145,7 +145,7 @@ def equal_loss(recipes: dict[str, list[dict]], tasks: list[str], reference: str)
         if missing:
             lowest = min(point["x"] for run in runs for point in run["checkpoints"])
             result["recipes"][name] = {
-                "not_reached": f"{', '.join(missing)} never straddle {level:.4f} (lowest reached: {lowest:.4f})"
+                "not_reached": f"the checkpoints of {', '.join(missing)} never straddle {level:.4f} (lowest: {lowest:.4f})"
             }
             continue
         seeded = [{"seed": run["seed"], "fewshot": point["fewshot"]} for run, point in zip(runs, read)]

@@ -94,25 +94,45 @@ def _trainer_run(folder: Path, checkpoint_folders: list[Path]) -> Run:
     """Trainer checkpoints: FLOPs from each one's `total_flos`, validation loss from its `eval_loss` log."""
     run = Run(folder, "trainer")
     for checkpoint in checkpoint_folders:
-        state = json.loads((checkpoint / TRAINER_STATE).read_text())
-        step = state.get("global_step")
-        losses = [
-            row["eval_loss"] for row in state.get("log_history", []) if row.get("step") == step and "eval_loss" in row
-        ]
-        flops = state.get("total_flos")
-        run.checkpoints.append(
-            Checkpoint(
-                checkpoint.name,
-                checkpoint,
-                float(flops) if flops else None,
-                SOURCE_TRAINER if flops else None,
-                losses[-1] if losses else None,
-            )
-        )
+        run.checkpoints.append(_trainer_checkpoint(checkpoint.name, checkpoint, _state(checkpoint)))
+    _trainer_final(folder, run)
     missing = [c.name for c in run.checkpoints if c.flops is None]
     if missing:
         run.notes.append(f"{folder}: {TRAINER_STATE} of {', '.join(missing)} has no total_flos")
     return run
+
+
+def _state(folder: Path) -> dict:
+    return json.loads((folder / TRAINER_STATE).read_text())
+
+
+def _trainer_checkpoint(name: str, folder: Path, state: dict) -> Checkpoint:
+    step = state.get("global_step")
+    losses = [
+        row["eval_loss"] for row in state.get("log_history", []) if row.get("step") == step and "eval_loss" in row
+    ]
+    flops = state.get("total_flos")
+    return Checkpoint(
+        name, folder, float(flops) if flops else None, SOURCE_TRAINER if flops else None, losses[-1] if losses else None
+    )
+
+
+def _trainer_final(folder: Path, run: Run) -> None:
+    """`trainer.save_model()` + `save_state()` at the top level: the final model, when it is past the last checkpoint.
+
+    Without the top-level trainer_state.json its step is unknown, so the last checkpoint stays the final model.
+    """
+    if not (folder / "config.json").is_file():
+        return
+    if not (folder / TRAINER_STATE).is_file():
+        run.notes.append(
+            f"{folder} holds a model but no {TRAINER_STATE} (trainer.save_state()), so its step is unknown; "
+            f"{run.final.name} is read as the final model"
+        )
+        return
+    state = _state(folder)
+    if state.get("global_step", 0) > _state(run.final.folder).get("global_step", 0):
+        run.checkpoints.append(_trainer_checkpoint("final", folder, state))
 
 
 def _primbench_run(folder: Path, named: list[tuple[str, Path]]) -> Run:

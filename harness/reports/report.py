@@ -91,6 +91,7 @@ def table_context(results: dict) -> dict:
         "results": results,
         "comparison": results.get("kind") == "comparison",
         "reference": results.get("reference", "baseline"),
+        "x_label": results.get("x_label", "validation loss"),
         "methods": methods,
         "rows": rows,
         "training": training,

@@ -171,6 +171,11 @@ def reproduce(
         "differences": readings.differences(per_seed, task_names, "baseline"),
         "equal_flops": _equal_flops_entry(read["point"], entries, task_names),
     }
+    curves = {method: stages.loss_curve(method, entry["isoplot"]) for method, entry in entries.items()}
+    if curves.get("baseline") and all(curves.values()):  # folders measured before isoplot points kept their items
+        results["readings"] = {
+            "equal_loss": readings.equal_loss({m: [c] for m, c in curves.items()}, task_names, "baseline")
+        }
     write_json(results, out / RESULTS_FILE)
     write_report(results, out)
     return results

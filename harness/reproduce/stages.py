@@ -145,7 +145,25 @@ def _point(step: int, loss: float, scores: dict[str, dict]) -> dict:
         "validation_loss": loss,
         "mean_accuracy": mean_accuracy(accuracies),
         "accuracy": accuracies,
+        "items": {task: cell["items"] for task, cell in scores.items()},
     }
+
+
+def loss_curve(run: str, points: list[dict]) -> dict | None:
+    """A run's isoplot points as `comparison.readings` reads a run (None for points stored without items)."""
+    if not points or any("items" not in point for point in points):
+        return None
+    checkpoints = [
+        {
+            "name": f"step {point['step']}",
+            "x": point["validation_loss"],
+            "fewshot": {
+                task: {"accuracy": point["accuracy"][task], "items": items} for task, items in point["items"].items()
+            },
+        }
+        for point in points
+    ]
+    return {"seed": 0, "path": run, "checkpoints": checkpoints}
 
 
 def _step_of(folder: Path) -> int:

@@ -13,7 +13,7 @@ from primbench.harness.analysis.intervals import bootstrap_interval
 from primbench.harness.cli import main
 from primbench.harness.comparison import compare as compare_module
 from primbench.harness.comparison import measure
-from primbench.harness.comparison.runs import SOURCE_TRAINER, discover
+from primbench.harness.comparison.runs import SOURCE_TRAINER, apply_flops, discover, read_flops_csv
 
 TASK = "prim_variable_assignment_d0_math"
 LIMIT = 6
@@ -164,6 +164,9 @@ def test_unequal_seed_counts_give_unpaired_intervals(trained, compared, tmp_path
         ("twice", "--run names slow twice"),
         ("reference", "--reference 'midas' is not one of the --run names"),
         ("tokenizers", "the runs use different tokenizers"),
+        ("flops", "is not a CSV with columns checkpoint,flops"),
+        ("flops-name", "--flops names midas, which no --run names"),
+        ("empty-text", "is empty; pass a held-out UTF-8 text"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_written(trained, tmp_path, case, message):
@@ -177,6 +180,12 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(trained, tmp_path, cas
         reference = "midas"
     elif case == "tokenizers":
         runs["fast"] = [build_tiny_llama(tmp_path / "other", with_eos=False)]
+    elif case in ("flops", "flops-name"):
+        (tmp_path / "flops.csv").write_text("checkpoint,flops\ncheckpoint-2,many\n")
+        extra = ["--flops", f"{'fast' if case == 'flops' else 'midas'}={tmp_path / 'flops.csv'}"]
+    elif case == "empty-text":
+        (tmp_path / "empty.txt").write_text("\n")
+        extra = ["--text", str(tmp_path / "empty.txt")]
     arguments = []
     for name, paths in runs.items():
         arguments += ["--run", f"{name}={','.join(map(str, paths))}"]
@@ -187,3 +196,29 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(trained, tmp_path, cas
     lines = result.output.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert not (tmp_path / "out").exists()
+
+
+def test_flops_from_a_csv_beat_the_trainers_estimate(trained, tmp_path):
+    (tmp_path / "flops.csv").write_text("checkpoint,flops\ncheckpoint-2,1e12\ncheckpoint-6,3e12\n")
+    run = discover(trained["runs"]["fast"][0], "fast")
+    apply_flops(run, read_flops_csv("fast", str(tmp_path / "flops.csv")), "--flops flops.csv")
+    assert [(c.name, c.flops, c.flops_source) for c in run.checkpoints] == [
+        ("checkpoint-2", 1e12, "--flops flops.csv"),
+        ("checkpoint-4", trainer_state(run.checkpoints[1].folder)["total_flos"], SOURCE_TRAINER),
+        ("checkpoint-6", 3e12, "--flops flops.csv"),
+    ]
+
+
+def test_a_model_saved_at_the_top_of_a_trainer_folder_is_its_final_model_when_it_is_newer(trained, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained["runs"]["slow"][0], run_dir)
+    last = run_dir / f"checkpoint-{STEPS}"
+    for item in last.iterdir():
+        if item.name != "trainer_state.json" and item.is_file():
+            shutil.copy(item, run_dir / item.name)
+    run = discover(run_dir, "slow")  # a model with no trainer_state.json: its step is unknown
+    assert run.final.name == f"checkpoint-{STEPS}" and "its step is unknown" in run.notes[0]
+    state = trainer_state(last)
+    (run_dir / "trainer_state.json").write_text(json.dumps({**state, "global_step": STEPS + 1, "total_flos": 7e12}))
+    run = discover(run_dir, "slow")
+    assert (run.final.name, run.final.folder, run.final.flops) == ("final", run_dir, 7e12) and not run.notes
