@@ -19,7 +19,7 @@ from primbench.harness.errors import HarnessError
 
 TRAINER_STATE = "trainer_state.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "merges.txt", "tokenizer_config.json")
-SOURCE_PRIMBENCH = "metrics.jsonl / summary.json"
+SOURCE_PRIMBENCH = "primbench run (metrics.jsonl, checkpoint state, summary.json)"
 SOURCE_TRAINER = TRAINER_STATE + " (total_flos)"
 
 
@@ -136,7 +136,8 @@ def _trainer_final(folder: Path, run: Run) -> None:
 
 
 def _primbench_run(folder: Path, named: list[tuple[str, Path]]) -> Run:
-    """A primbench run: FLOPs and validation loss from metrics.jsonl at each checkpoint's step, summary.json at the end."""
+    """A primbench run: FLOPs and validation loss from metrics.jsonl at each checkpoint's step (FLOPs from the
+    checkpoint's trainer state where no line was logged at its step), summary.json at the end."""
     summary = json.loads((folder / "summary.json").read_text())
     logged = {}
     if (folder / "metrics.jsonl").is_file():
@@ -148,10 +149,21 @@ def _primbench_run(folder: Path, named: list[tuple[str, Path]]) -> Run:
     for name, checkpoint in named:
         step = summary["steps"] if name == "final" else _step(checkpoint.name)
         record = logged.get(step, {})
-        flops = summary.get("flops") if name == "final" else record.get("flops")
+        flops = summary.get("flops") if name == "final" else record.get("flops") or _checkpoint_flops(checkpoint)
         loss = summary.get("final_val_loss") if name == "final" else record.get("val_loss")
         run.checkpoints.append(Checkpoint(name, checkpoint, flops, SOURCE_PRIMBENCH if flops else None, loss))
     return run
+
+
+def _checkpoint_flops(folder: Path) -> float | None:
+    """A checkpoint saved between two log lines (a growth stage's end): the FLOPs its trainer state recorded."""
+    import torch
+
+    from primbench.model_zoo.checkpoint import STATE_FILE
+
+    if not (folder / STATE_FILE).is_file():
+        return None
+    return torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True).get("flops")
 
 
 def read_flops_csv(recipe: str, path: str) -> dict[str, float]:

@@ -1,5 +1,6 @@
 """`primbench compare` on runs trained with transformers.Trainer: the three readings, resuming, bad input."""
 
+import csv
 import json
 import shutil
 
@@ -86,6 +87,10 @@ def test_trainer_runs_get_all_three_readings_with_flops_from_trainer_state(train
         assert min(high, low) <= level <= max(high, low)
         assert fast["weights"][k] == pytest.approx((high - level) / (high - low))
     assert fast["differences"][TASK]["paired"] is True
+    rows = {(r["row"], r["protocol"]): r for r in csv.DictReader((out / "intervals.csv").open())}
+    assert float(rows[("fast - slow", "fewshot_at_equal_flops")]["mean"]) == reading["differences"][TASK]["mean"]
+    assert float(rows[("fast - slow", "fewshot_at_equal_loss")]["mean"]) == fast["differences"][TASK]["mean"]
+    assert float(rows[("fast - slow", "fewshot")]["high"]) == gap["high"]
     for name in ("isoplot", "accuracy_fewshot", "similarity_slow", "similarity_fast"):
         assert (out / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -8,13 +8,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
 from primbench.harness.analysis.similarity import checkpoint_similarity
 from primbench.harness.cli import main
 from primbench.harness.comparison import measure
-from primbench.harness.comparison.runs import discover
+from primbench.harness.comparison.runs import SOURCE_PRIMBENCH, discover
 from primbench.harness.errors import HarnessError
 from primbench.harness.evaluation.finetune import FinetuneConfig
 from primbench.harness.reproduce import pipeline as reproduce_module
@@ -358,10 +359,10 @@ def test_compare_reads_a_primbench_runs_flops_and_losses_from_its_logs(micro):
         assert run.final.logged_loss == summary["final_val_loss"]
         for checkpoint in run.checkpoints[:-1]:
             step = int(checkpoint.folder.name.removeprefix("step_"))
-            assert (
-                checkpoint.flops == logged[step]["flops"] and checkpoint.flops_source == "metrics.jsonl / summary.json"
-            )
-            assert checkpoint.logged_loss == logged[step].get("val_loss")
+            saved = torch.load(checkpoint.folder / "trainer_state.pt", weights_only=True)
+            assert checkpoint.flops == saved["flops"] == logged.get(step, saved)["flops"]
+            assert checkpoint.flops_source == SOURCE_PRIMBENCH
+            assert checkpoint.logged_loss == logged.get(step, {}).get("val_loss")
         assert [c.flops for c in run.checkpoints] == sorted(c.flops for c in run.checkpoints)
 
 
