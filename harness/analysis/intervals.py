@@ -11,6 +11,7 @@ to at most three distinct values), so the interval is a floor on the uncertainty
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,14 +50,24 @@ def bootstrap_interval(correct, reference=None, resamples: int = RESAMPLES, seed
     if scores.ndim != 2 or 0 in scores.shape:
         raise ValueError(f"scores must be a non-empty [seeds, items] array, got shape {scores.shape}")
     seeds, items = scores.shape
-    rng = np.random.default_rng(seed)
-    # resampled counts: weight of each seed row and each item column in one bootstrap replicate
-    seed_weights = rng.multinomial(seeds, np.full(seeds, 1.0 / seeds), size=resamples)  # [R, seeds]
-    item_weights = rng.multinomial(items, np.full(items, 1.0 / items), size=resamples)  # [R, items]
+    seed_weights, item_weights = _resampling(seeds, items, resamples, seed)
     replicates = ((seed_weights @ scores) * item_weights).sum(axis=1) / (seeds * items)  # [R]
     tail = (1.0 - CONFIDENCE) / 2
     low, high = np.quantile(replicates, [tail, 1.0 - tail])
     return Interval(float(scores.mean()), float(low), float(high))
+
+
+@functools.lru_cache(maxsize=4)
+def _resampling(seeds: int, items: int, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resampled counts: the weight of each seed row [R, seeds] and each item column [R, items] per replicate.
+
+    A pure function of the shape and the seed, so the draws are made once for every cell of a table.
+    """
+    rng = np.random.default_rng(seed)
+    seed_weights = rng.multinomial(seeds, np.full(seeds, 1.0 / seeds), size=resamples)
+    item_weights = rng.multinomial(items, np.full(items, 1.0 / items), size=resamples)
+    seed_weights.flags.writeable = item_weights.flags.writeable = False
+    return seed_weights, item_weights
 
 
 def unpaired_difference(correct, reference, resamples: int = RESAMPLES, seed: int = SEED) -> Interval:

@@ -120,7 +120,7 @@ def compare(
                         **point,
                     }
                 )
-            final = measure.LazyModel(run.final.folder)
+            final = loaded  # the last checkpoint is the final model: loaded once for every stage that needs it
             tuned = {}
             if settings.finetune is not None:
                 tuned = book.run(
