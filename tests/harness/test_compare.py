@@ -227,3 +227,32 @@ def test_a_model_saved_at_the_top_of_a_trainer_folder_is_its_final_model_when_it
     (run_dir / "trainer_state.json").write_text(json.dumps({**state, "global_step": STEPS + 1, "total_flos": 7e12}))
     run = discover(run_dir, "slow")
     assert (run.final.name, run.final.folder, run.final.flops) == ("final", run_dir, 7e12) and not run.notes
+
+
+def test_finetune_tunes_every_runs_final_model_and_adds_its_intervals(trained, compared, tmp_path):
+    """With the checkpoints' stages stored, only the fine-tuning stages run, one per run."""
+    from primbench.harness.comparison.compare import CompareSettings, compare
+    from primbench.harness.evaluation.finetune import FinetuneConfig
+
+    tuning = FinetuneConfig(n_train=4, seeds=(0,), steps=1, lr=1e-3, limit=LIMIT)
+    settings = CompareSettings(tasks=(TASK,), shots=0, limit=LIMIT, finetune=tuning)
+    out = tmp_path / "tuned"
+    shutil.copytree(compared["out"], out)
+    state = json.loads((out / "state.json").read_text())
+    assert state["pins"]["settings"] == {**settings.to_dict(), "finetune": None}
+    state["pins"]["settings"] = settings.to_dict()
+    (out / "state.json").write_text(json.dumps(state))
+    logged = []
+    runs = {name: [str(path) for path in paths] for name, paths in trained["runs"].items()}
+    results = compare(runs, "slow", out, text=trained["text"], settings=settings, log=logged.append, progress=False)
+    assert [line.split()[-1] for line in logged if line.startswith("[run]")] == [
+        f"{name}/{k}/finetune" for name in ("slow", "fast") for k in (0, 1)
+    ]
+    stages = json.loads((out / "state.json").read_text())["stages"]
+    tuned = [stages[f"fast/{k}/finetune"]["tasks"][TASK] for k in (0, 1)]
+    assert results["models"]["fast"]["finetuned"][TASK] == tuned[0]
+    assert results["intervals"]["fast"]["finetuned"][TASK]["mean"] == pytest.approx(
+        np.mean([t["items"] for t in tuned])
+    )
+    assert results["differences"]["fast - slow"]["finetuned"][TASK]["paired"] is True
+    assert "Fine-tuned: 4 training examples" in (out / "table.md").read_text()
