@@ -11,6 +11,7 @@ to at most three distinct values), so the interval is a floor on the uncertainty
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,11 +50,43 @@ def bootstrap_interval(correct, reference=None, resamples: int = RESAMPLES, seed
     if scores.ndim != 2 or 0 in scores.shape:
         raise ValueError(f"scores must be a non-empty [seeds, items] array, got shape {scores.shape}")
     seeds, items = scores.shape
-    rng = np.random.default_rng(seed)
-    # resampled counts: weight of each seed row and each item column in one bootstrap replicate
-    seed_weights = rng.multinomial(seeds, np.full(seeds, 1.0 / seeds), size=resamples)  # [R, seeds]
-    item_weights = rng.multinomial(items, np.full(items, 1.0 / items), size=resamples)  # [R, items]
+    seed_weights, item_weights = _resampling(seeds, items, resamples, seed)
     replicates = ((seed_weights @ scores) * item_weights).sum(axis=1) / (seeds * items)  # [R]
     tail = (1.0 - CONFIDENCE) / 2
     low, high = np.quantile(replicates, [tail, 1.0 - tail])
     return Interval(float(scores.mean()), float(low), float(high))
+
+
+@functools.lru_cache(maxsize=4)
+def _resampling(seeds: int, items: int, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resampled counts: the weight of each seed row [R, seeds] and each item column [R, items] per replicate.
+
+    A pure function of the shape and the seed, so the draws are made once for every cell of a table.
+    """
+    rng = np.random.default_rng(seed)
+    seed_weights = rng.multinomial(seeds, np.full(seeds, 1.0 / seeds), size=resamples)
+    item_weights = rng.multinomial(items, np.full(items, 1.0 / items), size=resamples)
+    seed_weights.flags.writeable = item_weights.flags.writeable = False
+    return seed_weights, item_weights
+
+
+def unpaired_difference(correct, reference, resamples: int = RESAMPLES, seed: int = SEED) -> Interval:
+    """Mean of `correct` minus mean of `reference`, with seeds resampled apart and items together.
+
+    For recipes with unequal seed counts: seed k of one is no partner of seed k of the other, but both were scored
+    on the same test items, so each replicate draws one item resampling for both and each side's seeds on its own.
+    """
+    mine, theirs = np.asarray(correct, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if mine.ndim != 2 or theirs.ndim != 2 or 0 in mine.shape or 0 in theirs.shape or mine.shape[1] != theirs.shape[1]:
+        raise ValueError(f"scores must be [seeds, items] arrays on the same items, got {mine.shape} and {theirs.shape}")
+    items = mine.shape[1]
+    rng = np.random.default_rng(seed)
+    item_weights = rng.multinomial(items, np.full(items, 1.0 / items), size=resamples)  # [R, items]
+    sides = []
+    for scores in (mine, theirs):
+        seeds = scores.shape[0]
+        seed_weights = rng.multinomial(seeds, np.full(seeds, 1.0 / seeds), size=resamples)  # [R, seeds]
+        sides.append(((seed_weights @ scores) * item_weights).sum(axis=1) / (seeds * items))
+    tail = (1.0 - CONFIDENCE) / 2
+    low, high = np.quantile(sides[0] - sides[1], [tail, 1.0 - tail])
+    return Interval(float(mine.mean() - theirs.mean()), float(low), float(high))

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from primbench.harness.errors import HarnessError
+from primbench.harness.statistics import mean_accuracy
 
 COLUMNS = ("run", "checkpoint", "bits_per_byte", "task", "accuracy", "n")
 
@@ -34,8 +35,7 @@ class IsoplotPoint:
 
     @property
     def mean_accuracy(self) -> float | None:
-        accuracies = [cell["accuracy"] for cell in self.scores.values()]
-        return sum(accuracies) / len(accuracies) if accuracies else None
+        return mean_accuracy(cell["accuracy"] for cell in self.scores.values())
 
 
 def run_checkpoints(run: str | Path) -> list[tuple[str, Path]]:
@@ -141,7 +141,7 @@ def isoplot(
     from primbench.harness.evaluation.models import check_model_source
     from primbench.tasks.selection import expand_tasks
 
-    text = _read_text(text_file)
+    text = read_text(text_file)
     names = expand_tasks(list(tasks)) if tasks else []
     checkpoints = [(str(run), name, folder) for run in runs for name, folder in run_checkpoints(run)]
     for _, _, folder in checkpoints:  # a broken folder fails now, not after an hour of scoring
@@ -156,39 +156,10 @@ def isoplot(
     )
 
 
-def _read_text(path: str | Path) -> str:
+def read_text(path: str | Path) -> str:
     try:
         return Path(path).expanduser().read_text(encoding="utf-8")
     except FileNotFoundError:
         raise HarnessError(f"--text {str(path)!r} does not exist; pass a UTF-8 text file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise HarnessError(f"cannot read --text {str(path)!r} as UTF-8 ({error}); pass a UTF-8 text file") from None
-
-
-def write_isoplot(points: list[IsoplotPoint], out_dir: str | Path, text_name: str) -> dict[str, Path]:
-    """`isoplot.csv` (one row per checkpoint and task) and `isoplot.png` (mean accuracy against bits per byte)."""
-    import csv
-    import io
-
-    from primbench.atomic import write_text
-    from primbench.harness.reports.plots import plot_isoplot
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for point in points:
-        for task, cell in point.scores.items() or [("", {"accuracy": "", "n": ""})]:  # no tasks: bits per byte only
-            writer.writerow([point.run, point.checkpoint, round(point.x, 6), task, cell["accuracy"], cell["n"]])
-    out = Path(out_dir)
-    written = {"isoplot.csv": write_text(buffer.getvalue(), out / "isoplot.csv")}
-    curves: dict[str, list[tuple[float, float]]] = {}
-    for point in points:
-        if point.mean_accuracy is not None:
-            curves.setdefault(point.run, []).append((point.x, point.mean_accuracy))
-    written["isoplot.png"] = plot_isoplot(
-        curves,
-        out / "isoplot.png",
-        f"few-shot accuracy vs bits per byte on {text_name}",
-        xlabel=f"bits per byte on {text_name} (lower is better)",
-    )
-    return written

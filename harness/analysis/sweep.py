@@ -13,10 +13,10 @@ import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
+from primbench.harness.statistics import CHANCE_ITEMS
 from primbench.primitives.errors import PrimitiveError
 
 COLUMNS = ("model", "preset", "knob", "value", "accuracy", "stderr", "n", "chance")
-CHANCE_ITEMS = 500  # chance is a property of the task, estimated on this many items whatever --limit is
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,21 +139,3 @@ def sweep(
         del loaded
     bar.close()
     return rows
-
-
-def write_sweep(rows: list[SweepRow], out_dir: str | Path) -> dict[str, Path]:
-    """`sweep.csv` (one row per model and point) and `sweep.png`, each written atomically."""
-    import csv
-    import io
-
-    from primbench.atomic import write_text
-    from primbench.harness.reports.plots import plot_sweep
-
-    out = Path(out_dir)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows(row.csv_fields() for row in rows)
-    written = {"sweep.csv": write_text(buffer.getvalue(), out / "sweep.csv")}
-    written["sweep.png"] = plot_sweep(rows, out / "sweep.png")
-    return written

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep", "Score models on a preset at every value of its difficulty knobs; CSV and plot."),
     "isoplot": ("isoplot", "Few-shot accuracy against bits per byte over the checkpoints of any runs."),
     "loop": ("loop", "Write a checkpoint whose decoder runs a block of its layers several times (looping)."),
+    "compare": ("compare", "Compare training recipes (runs trained anywhere) at equal steps, FLOPs and loss."),
     "reproduce": ("reproduce", "Train baseline, GradStack and MIDAS, evaluate all three, write tables and plots."),
 }
 

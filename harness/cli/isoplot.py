@@ -53,7 +53,8 @@ def command(
       primbench isoplot ~/.cache/primbench/models/smollm2-135m-instruct --text heldout.txt \\
           -t prim_variable_assignment_d0_code --shots 3 --limit 30 --out iso-smol/
     """
-    from primbench.harness.analysis.isoplot import isoplot, write_isoplot
+    from primbench.harness.analysis.isoplot import isoplot
+    from primbench.harness.reports.diagnostics import write_isoplot
 
     points = isoplot(runs, text_file, tasks=tasks, shots=shots, limit=limit, window=window)
     for point in points:

@@ -57,7 +57,8 @@ def command(
           --knob chains=2,5,10 --shots 3 --out sweep-chains/
       primbench sweep MODEL --preset induction_copy_words --knob length=4,16,64 --knob filler=0,8 --out grid/
     """
-    from primbench.harness.analysis.sweep import parse_knob_options, sweep, write_sweep
+    from primbench.harness.analysis.sweep import parse_knob_options, sweep
+    from primbench.harness.reports.diagnostics import write_sweep
 
     rows = sweep(
         models,

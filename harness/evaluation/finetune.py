@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from primbench.harness.errors import HarnessError
 from primbench.harness.evaluation.evaluate import score_tasks
+from primbench.harness.statistics import mean_accuracy
 from primbench.tasks.data import DEFAULT_SEED
 from primbench.tasks.selection import expand_tasks, preset_of, presets_of, training_mixture
 
@@ -79,14 +80,9 @@ class FinetuneResult:
             "model": self.model,
             "settings": self.settings,
             "tasks": self.tasks,
-            "mean": mean_over_tasks(self.tasks),
-            "fit": mean_over_tasks(self.tasks, "fit"),
+            "mean": mean_accuracy(cell["mean"] for cell in self.tasks.values()),
+            "fit": mean_accuracy(cell["fit"] for cell in self.tasks.values()),
         }
-
-
-def mean_over_tasks(tasks: dict[str, dict], key: str = "mean") -> float | None:
-    values = [cell[key] for cell in tasks.values()]
-    return sum(values) / len(values) if values else None
 
 
 def encode_example(record: dict, tokenizer, stop: str = STOP) -> tuple[list[int], list[int]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib
 
 from primbench.atomic import atomic_path
+from primbench.harness.statistics import Z_95
 from primbench.model_zoo.operators import methods
 
 matplotlib.use("Agg")
@@ -74,22 +75,26 @@ def plot_isoplot(
     path: str | Path,
     title: str,
     xlabel: str = "validation loss (lower is better, training runs left to right)",
+    bands: dict[str, tuple[list[float], list[float], list[float]]] | None = None,
 ) -> Path:
     """Accuracy against validation loss (or bits per byte) over training, one line per run (the paper's isoplot).
 
     The x axis is inverted so that training moves left to right; at equal loss a higher curve means a better
-    inductive bias, which is the comparison the paper draws. `primbench reproduce` and `isoplot` both draw here.
+    inductive bias, which is the comparison the paper draws. `primbench reproduce`, `compare` and `isoplot` draw
+    here. `bands` ({name: (x, low, high)}) shades each recipe's spread over its seeds around its line.
     """
     figure, axes = plt.subplots(figsize=(5.6, 4.2))
     for method, points in curves.items():
         ordered = sorted(points, key=lambda point: -point[0])
-        axes.plot(
+        (line,) = axes.plot(
             [loss for loss, _ in ordered],
             [accuracy for _, accuracy in ordered],
             marker="o",
             label=method,
             color=method_colour(method),
         )
+        if bands and method in bands:
+            axes.fill_between(*bands[method], color=line.get_color(), alpha=0.18, linewidth=0)
     axes.invert_xaxis()
     axes.set_xlabel(xlabel)
     axes.set_ylabel("mean few-shot accuracy over primitives")
@@ -102,9 +107,16 @@ def plot_isoplot(
 
 
 def plot_accuracy_per_primitive(
-    accuracies: dict[str, dict[str, float]], chance: dict[str, float], path: str | Path, title: str
+    accuracies: dict[str, dict[str, float]],
+    chance: dict[str, float],
+    path: str | Path,
+    title: str,
+    intervals: dict[str, dict[str, tuple[float, float]]] | None = None,
 ) -> Path:
-    """Grouped bars: one group per task, one bar per method, a black tick at each task's chance level."""
+    """Grouped bars: one group per task, one bar per method, a black tick at each task's chance level.
+
+    `intervals` ({method: {task: (low, high)}}) draws each bar's 95% interval as an error bar.
+    """
     methods = list(accuracies)
     tasks = list(chance)
     figure, axes = plt.subplots(figsize=(max(6.0, 1.1 * len(tasks) + 2), 4.4))
@@ -113,6 +125,21 @@ def plot_accuracy_per_primitive(
         positions = [index + (offset - (len(methods) - 1) / 2) * width for index in range(len(tasks))]
         heights = [accuracies[method].get(task) or 0.0 for task in tasks]
         axes.bar(positions, heights, width=width, label=method, color=method_colour(method))
+        spans = (intervals or {}).get(method, {})
+        marked = [(x, h, spans[task]) for x, h, task in zip(positions, heights, tasks) if task in spans]
+        if marked:
+            axes.errorbar(
+                [x for x, _, _ in marked],
+                [h for _, h, _ in marked],
+                yerr=[
+                    [max(h - low, 0.0) for _, h, (low, _) in marked],
+                    [max(high - h, 0.0) for _, h, (_, high) in marked],
+                ],
+                fmt="none",
+                ecolor="black",
+                elinewidth=0.8,
+                capsize=2,
+            )
     for index, task in enumerate(tasks):
         axes.hlines(
             chance[task],
@@ -139,8 +166,6 @@ def plot_sweep(rows, path: str | Path) -> Path:
     `rows` are `harness.analysis.sweep.SweepRow`s of one preset and knob grid, in grid order. A point whose
     prompts were cut by the model's context is drawn hollow: fewer shots than asked reached the model there.
     """
-    from primbench.harness.reports.report import Z_95
-
     values = list(dict.fromkeys(row.value for row in rows))
     positions = {value: index for index, value in enumerate(values)}
     figure, axes = plt.subplots(figsize=(max(5.6, 0.7 * len(values) + 2.5), 4.2))

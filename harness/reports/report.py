@@ -8,7 +8,6 @@ is not distinguishable from chance with the number of items scored: a tiny model
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import jinja2
@@ -16,27 +15,8 @@ import jinja2
 from primbench.atomic import write_text
 from primbench.harness.analysis.similarity import SimilarityResult
 from primbench.harness.reports import plots
-from primbench.harness.reproduce.compare import PROTOCOLS
+from primbench.harness.statistics import PROTOCOLS, above_chance, chance_margin, mean_accuracy
 from primbench.model_zoo.config import METHODS
-
-Z_95 = 1.96  # two-sided 95% normal quantile, for "is this accuracy distinguishable from chance?"
-
-
-def chance_margin(chance: float, n: int) -> float:
-    """Half-width of the 95% band around chance for an accuracy measured on n items (normal approximation)."""
-    if n <= 0:
-        return float("inf")
-    return Z_95 * math.sqrt(max(chance * (1.0 - chance), 1.0 / (4 * n)) / n)
-
-
-def above_chance(accuracy: float | None, chance: float, n: int) -> bool:
-    """True when the accuracy clears chance by more than sampling noise on n items."""
-    return accuracy is not None and accuracy - chance > chance_margin(chance, n)
-
-
-def mean_accuracy(accuracies: dict[str, float]) -> float | None:
-    values = [value for value in accuracies.values() if value is not None]
-    return sum(values) / len(values) if values else None
 
 
 def table_context(results: dict) -> dict:
@@ -79,6 +59,7 @@ def table_context(results: dict) -> dict:
                 "steps": stats.get("steps"),
                 "tokens": stats.get("tokens"),
                 "flops": flops,
+                "flops_source": stats.get("flops_source"),
                 "flops_vs_baseline": flops / baseline_flops if flops and baseline_flops else None,
                 "wall_clock_s": stats.get("wall_clock_s"),
                 "seed": stats.get("seed"),
@@ -108,6 +89,9 @@ def table_context(results: dict) -> dict:
     ]
     return {
         "results": results,
+        "comparison": results.get("kind") == "comparison",
+        "reference": results.get("reference", "baseline"),
+        "x_label": results.get("x_label", "validation loss"),
         "methods": methods,
         "rows": rows,
         "training": training,
@@ -120,11 +104,11 @@ def table_context(results: dict) -> dict:
         "fewshot_prompts": sum(score["n"] for score in fewshot_scores),
         "fewshot_truncated": sum(score.get("truncated", 0) for score in fewshot_scores),
         "settings": results.get("settings", {}),
-        **interval_context(results, methods),
+        **interval_context(results, methods, results.get("reference", "baseline")),
     }
 
 
-def interval_context(results: dict, methods: list[str]) -> dict:
+def interval_context(results: dict, methods: list[str], reference: str = "baseline") -> dict:
     """Rows of intervals over seeds and items, of paired differences, and the counts the closing statement states.
 
     Empty for a results.json without intervals (made before `--seeds`).
@@ -138,7 +122,7 @@ def interval_context(results: dict, methods: list[str]) -> dict:
             for protocol in PROTOCOLS:
                 cell = intervals.get(method, {}).get(protocol, {}).get(task)
                 cells[f"{method}/{protocol}"] = cell and {**cell, "signal": cell["low"] > info["chance"]}
-                if cell and method == "baseline" and cell["low"] > info["chance"]:
+                if cell and method == reference and cell["low"] > info["chance"]:
                     clears[protocol] += 1
         gaps = {}
         for name, by_protocol in differences.items():
@@ -186,7 +170,7 @@ def write_plots(results: dict, folder: Path) -> dict[str, Path]:
     """The isoplot, the per-primitive bars (few-shot and fine-tuned) and one similarity heatmap per model."""
     models = results["models"]
     chance = {task: info["chance"] for task, info in results["tasks"].items()}
-    preset = results.get("preset", "?")
+    preset = results.get("preset", "comparison")
     written = {}
     curves = {
         method: [
@@ -196,16 +180,28 @@ def write_plots(results: dict, folder: Path) -> dict[str, Path]:
         ]
         for method, model in models.items()
     }
+    bands = {}
+    for method, model in models.items():
+        seed_curves = model.get("seed_curves") or []
+        if len(seed_curves) > 1 and len({len(curve) for curve in seed_curves}) == 1:
+            curves[method], bands[method] = seed_band(seed_curves)
+    title = f"{preset}: few-shot accuracy vs validation loss"
+    xlabel = "validation loss (lower is better, training runs left to right)"
+    if results.get("kind") == "comparison":
+        title, xlabel = f"few-shot accuracy vs {results['x_label']}", f"{results['x_label']} (lower is better)"
     if any(curves.values()):
-        written["isoplot.png"] = plots.plot_isoplot(
-            curves, folder / "isoplot.png", f"{preset}: few-shot accuracy vs validation loss"
-        )
+        written["isoplot.png"] = plots.plot_isoplot(curves, folder / "isoplot.png", title, xlabel, bands)
     for protocol, label in (("fewshot", "few-shot"), ("finetuned", "fine-tuned")):
         accuracies = {method: _protocol_accuracies(model, protocol) for method, model in models.items()}
+        spans = {}
+        for method, by_protocol in (results.get("intervals") or {}).items():
+            cells = by_protocol.get(protocol, {})
+            spans[method] = {task: (cell["low"], cell["high"]) for task, cell in cells.items()}
+            accuracies[method] = {**accuracies.get(method, {}), **{task: c["mean"] for task, c in cells.items()}}
         if any(accuracies.values()):
             name = f"accuracy_{protocol}.png"
             written[name] = plots.plot_accuracy_per_primitive(
-                accuracies, chance, folder / name, f"{preset}: {label} accuracy per primitive"
+                accuracies, chance, folder / name, f"{preset}: {label} accuracy per primitive", spans
             )
     for method, model in models.items():
         similarity = model.get("similarity")
@@ -218,6 +214,21 @@ def write_plots(results: dict, folder: Path) -> dict[str, Path]:
                 block_size=similarity["block_size"],
             )
     return written
+
+
+def seed_band(seed_curves: list[list[list[float]]]) -> tuple[list[tuple[float, float]], tuple[list, list, list]]:
+    """Checkpoint by checkpoint over a recipe's seeds: the mean (x, accuracy) line, and the accuracy's min-max band."""
+    line, xs, lows, highs = [], [], [], []
+    for points in zip(*seed_curves):
+        x = sum(point[0] for point in points) / len(points)
+        accuracies = [point[1] for point in points if point[1] is not None]
+        if not accuracies:
+            continue
+        line.append((x, sum(accuracies) / len(accuracies)))
+        xs.append(x)
+        lows.append(min(accuracies))
+        highs.append(max(accuracies))
+    return line, (xs, lows, highs)
 
 
 def _protocol_accuracies(model: dict, protocol: str) -> dict[str, float]:

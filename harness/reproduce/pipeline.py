@@ -18,21 +18,20 @@ import json
 import platform
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from primbench.atomic import write_json
+from primbench.harness.comparison import measure, readings
+from primbench.harness.comparison.book import STATE_FILE, StageBook
 from primbench.harness.errors import HarnessError
 from primbench.harness.reports.report import write_report
-from primbench.harness.reproduce import compare, stages
+from primbench.harness.reproduce import stages
 from primbench.harness.reproduce.presets import PRESETS, ReproducePreset
 from primbench.model_zoo.config import METHODS
 from primbench.model_zoo.operators import stacked_methods
 
-STATE_FILE = "state.json"
 RESULTS_FILE = "results.json"
-STATE_FORMAT = 1
 
 
 def parse_checkpoints(items: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -56,34 +55,20 @@ def parse_checkpoints(items: list[str] | tuple[str, ...]) -> dict[str, str]:
     return given
 
 
-@dataclass
-class StageBook:
-    """`state.json`: what ran, with which settings, and every finished stage's result."""
-
-    path: Path
-    pins: dict
-    stages: dict = field(default_factory=dict)
+class ReproductionBook(StageBook):
+    """The comparison's book, with the reproduction's own pins and its messages for a mismatch."""
 
     @classmethod
-    def open(cls, out: Path, pins: dict) -> StageBook:
-        path = out / STATE_FILE
-        if not path.is_file():
-            if out.is_dir() and any(out.iterdir()):
-                raise HarnessError(
-                    f"--out {out} already holds files but no {STATE_FILE}, so it is not a "
-                    "primbench reproduction; pick a new or empty folder"
-                )
-            return cls(path, pins)
-        try:
-            saved = json.loads(path.read_text())
-            saved_pins, stages = saved["pins"], saved["stages"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise HarnessError(f"{path} is unreadable; delete it to start this reproduction again") from None
-        for key, what in (("preset", "preset"), ("checkpoints", "--checkpoints"), ("overrides", "--set")):
+    def open(cls, out: Path, pins: dict, what: str = "reproduction") -> ReproductionBook:
+        saved = cls.read(out, what)
+        if saved is None:
+            return cls(out / STATE_FILE, pins)
+        saved_pins, stages = saved
+        for key, option in (("preset", "preset"), ("checkpoints", "--checkpoints"), ("overrides", "--set")):
             if saved_pins.get(key) != pins[key]:
                 raise HarnessError(
-                    f"--out {out} holds a reproduction with {what} {_show(saved_pins.get(key))}, "
-                    f"not {_show(pins[key])}; use another --out, or rerun with the same {what}"
+                    f"--out {out} holds a reproduction with {option} {_show(saved_pins.get(key))}, "
+                    f"not {_show(pins[key])}; use another --out, or rerun with the same {option}"
                 )
         if saved_pins.get("settings") != pins["settings"]:
             raise HarnessError(
@@ -100,17 +85,7 @@ class StageBook:
                 f"--out {out} was scored on other versions of {', '.join(changed) or 'its tasks'} (their data or "
                 "scoring changed since); use another --out to reproduce with these tasks"
             )
-        return cls(path, saved_pins, stages)
-
-    def run(self, key: str, compute: Callable[[], dict], log: Callable[[str], None]) -> dict:
-        """The stored result of `key`, or compute, store and return it."""
-        if key in self.stages:
-            log(f"[done] {key}")
-            return self.stages[key]
-        log(f"[run]  {key}")
-        self.stages[key] = compute()
-        write_json({"format": STATE_FORMAT, "pins": self.pins, "stages": self.stages}, self.path)
-        return self.stages[key]
+        return cls(out / STATE_FILE, saved_pins, stages)
 
 
 def reproduce(
@@ -145,12 +120,12 @@ def reproduce(
         "checkpoints": checkpoints,
         "overrides": list(overrides),
         "settings": settings.to_dict(),
-        "task_versions": stages.task_versions(settings.tasks),
+        "task_versions": measure.task_versions(settings.tasks),
         "command": command_line(preset, out, checkpoints, overrides, seeds),
     }
-    book = StageBook.open(out, pins)
+    book = ReproductionBook.open(out, pins)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = book.run("tasks", lambda: stages.task_table(settings.tasks), log)
+    tasks = book.run("tasks", lambda: measure.task_table(settings.tasks), log)
     task_names = list(tasks)
     entries = {}
     for method in METHODS:
@@ -193,10 +168,15 @@ def reproduce(
             cell.get("truncated", 0) for runs in per_seed.values() for run in runs for cell in run["fewshot"].values()
         ),
         "models": entries,
-        "intervals": {method: compare.model_intervals(runs, task_names) for method, runs in per_seed.items()},
-        "differences": compare.differences(per_seed, task_names),
+        "intervals": {method: readings.model_intervals(runs, task_names) for method, runs in per_seed.items()},
+        "differences": readings.differences(per_seed, task_names, "baseline"),
         "equal_flops": _equal_flops_entry(read["point"], entries, task_names),
     }
+    curves = {method: stages.loss_curve(method, entry["isoplot"]) for method, entry in entries.items()}
+    if curves.get("baseline") and all(curves.values()):  # folders measured before isoplot points kept their items
+        results["readings"] = {
+            "equal_loss": readings.equal_loss({m: [c] for m, c in curves.items()}, task_names, "baseline")
+        }
     write_json(results, out / RESULTS_FILE)
     write_report(results, out)
     return results
@@ -213,7 +193,7 @@ def _measure(
     progress: bool,
 ) -> dict:
     """Every stage after training for one model, loading the model only if some stage still has to run."""
-    loaded = stages.LazyModel(
+    loaded = measure.LazyModel(
         out / source["checkpoint"] if source["source"] == "trained" else Path(source["checkpoint"])
     )
     run_dir = stages.run_folder(out, source)
@@ -224,7 +204,7 @@ def _measure(
         log,
     )
     tuned = _finetune_stage(method, loaded, tasks, settings, book, log, progress)
-    similarity = book.run(f"{method}/similarity", lambda: stages.similarity(loaded, run_dir), log)
+    similarity = book.run(f"{method}/similarity", lambda: measure.similarity(loaded, run_dir), log)
     final = isoplot["points"][-1] if isoplot["points"] else {}
     return {
         "source": source["source"],
@@ -242,7 +222,11 @@ def _fewshot_stage(prefix: str, loaded, tasks: list[str], settings: ReproducePre
     """The few-shot protocol of one model as the stage `<prefix>/fewshot` (prefix: `midas`, `midas/seed1`)."""
     return book.run(
         f"{prefix}/fewshot",
-        lambda: {"shots": settings.shots, "limit": settings.limit, "accuracy": stages.fewshot(loaded, tasks, settings)},
+        lambda: {
+            "shots": settings.shots,
+            "limit": settings.limit,
+            "accuracy": measure.fewshot(loaded, tasks, settings),
+        },
         log,
     )
 
@@ -252,7 +236,7 @@ def _finetune_stage(
 ) -> dict:
     """The fine-tuned protocol of one model as the stage `<prefix>/finetune`."""
     return book.run(
-        f"{prefix}/finetune", lambda: {"tasks": stages.finetuned(loaded, tasks, settings.finetune, progress)}, log
+        f"{prefix}/finetune", lambda: {"tasks": measure.finetuned(loaded, tasks, settings.finetune, progress)}, log
     )
 
 
@@ -262,7 +246,7 @@ def _equal_flops_entry(point: dict | None, entries: dict, tasks: list[str]) -> d
         return None
     runs = {method: [_seed_entry(0, entry)] for method, entry in entries.items()}
     runs["baseline"] = [{"seed": 0, "fewshot": point["accuracy"], "finetuned": {}}]
-    gaps = compare.differences(runs, tasks)
+    gaps = readings.differences(runs, tasks, "baseline")
     return {**point, "differences": {name: by_protocol.get("fewshot", {}) for name, by_protocol in gaps.items()}}
 
 
@@ -287,7 +271,7 @@ def _measure_seed(
     source = book.run(
         f"{method}/seed{seed}/train", lambda: stages.train_or_take(method, out, config, None, progress, name), log
     )
-    loaded = stages.LazyModel(out / source["checkpoint"])
+    loaded = measure.LazyModel(out / source["checkpoint"])
     fewshot = _fewshot_stage(f"{method}/seed{seed}", loaded, tasks, settings, book, log)
     tuned = _finetune_stage(f"{method}/seed{seed}", loaded, tasks, settings, book, log, progress)
     return {"seed": seed, "training": source["training"], "fewshot": fewshot["accuracy"], "finetuned": tuned["tasks"]}

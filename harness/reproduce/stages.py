@@ -9,16 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from primbench.harness.analysis.similarity import block_similarity
+from primbench.harness.comparison import measure
 from primbench.harness.errors import HarnessError
-from primbench.harness.evaluation.evaluate import score_tasks
-from primbench.harness.evaluation.finetune import FinetuneConfig, finetune
-from primbench.harness.evaluation.models import load_causal_lm
-from primbench.harness.reports.report import mean_accuracy
+from primbench.harness.statistics import mean_accuracy
 from primbench.model_zoo.train import validation_loss
-from primbench.tasks.selection import chance_level, expand_tasks
 
-CHANCE_ITEMS = 500
 # Numbers from model_zoo's summary.json that the tables report.
 TRAINING_KEYS = (
     "steps",
@@ -46,21 +41,6 @@ def load_configs(size: str, overrides: list[str], methods: list[str]) -> dict:
             "needs equal steps: add --set run.steps=N"
         )
     return configs
-
-
-def task_table(requested: tuple[str, ...]) -> dict[str, dict]:
-    """{task: {"chance": ...}} for every task of the requested groups, in order.
-
-    Chance is a property of the task, so it is estimated on CHANCE_ITEMS test items whatever the scoring limit.
-    """
-    return {task: {"chance": chance_level(task, CHANCE_ITEMS)} for task in expand_tasks(list(requested))}
-
-
-def task_versions(requested: tuple[str, ...]) -> dict[str, float]:
-    """{task: version}: a folder's stored scores belong to these versions of its tasks' data and scoring."""
-    from primbench.tasks.registry import task_version
-
-    return {task: task_version(task) for task in expand_tasks(list(requested))}
 
 
 def train_or_take(method: str, out: Path, config, given: str | None, progress: bool, name: str | None = None) -> dict:
@@ -118,34 +98,8 @@ def run_folder(out: Path, source: dict) -> Path | None:
     return out / source["run"] if source["source"] == "trained" else Path(source["run"])
 
 
-class LazyModel:
-    """A checkpoint loaded on first use, so a re-run whose stages are all done never touches the weights."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self._model = self._tokenizer = None
-
-    @property
-    def model(self):
-        if self._model is None:
-            self._model = load_causal_lm(self.folder, what="model").eval()
-        return self._model
-
-    @property
-    def tokenizer(self):
-        if self._tokenizer is None:
-            from primbench.harness.evaluation.models import load_tokenizer
-
-            self._tokenizer = load_tokenizer(str(self.folder))
-        return self._tokenizer
-
-
-def fewshot(loaded: LazyModel, tasks: list[str], settings) -> dict[str, dict]:
-    return score_tasks(loaded.model, loaded.tokenizer, tasks, shots=settings.shots, limit=settings.limit)
-
-
 def isoplot(
-    loaded: LazyModel, run_dir: Path | None, tasks: list[str], settings, final_accuracy: dict[str, dict]
+    loaded: measure.LazyModel, run_dir: Path | None, tasks: list[str], settings, final_accuracy: dict[str, dict]
 ) -> list[dict]:
     """(validation loss, few-shot accuracy) at evenly spaced saved checkpoints and at the final model.
 
@@ -191,24 +145,29 @@ def _point(step: int, loss: float, scores: dict[str, dict]) -> dict:
         "validation_loss": loss,
         "mean_accuracy": mean_accuracy(accuracies),
         "accuracy": accuracies,
+        "items": {task: cell["items"] for task, cell in scores.items()},
     }
+
+
+def loss_curve(run: str, points: list[dict]) -> dict | None:
+    """A run's isoplot points as `comparison.readings` reads a run (None for points stored without items)."""
+    if not points or any("items" not in point for point in points):
+        return None
+    checkpoints = [
+        {
+            "name": f"step {point['step']}",
+            "x": point["validation_loss"],
+            "fewshot": {
+                task: {"accuracy": point["accuracy"][task], "items": items} for task, items in point["items"].items()
+            },
+        }
+        for point in points
+    ]
+    return {"seed": 0, "path": run, "checkpoints": checkpoints}
 
 
 def _step_of(folder: Path) -> int:
     return int(folder.name.removeprefix("step_"))
-
-
-def finetuned(loaded: LazyModel, tasks: list[str], config: FinetuneConfig, progress: bool) -> dict[str, dict]:
-    return finetune(loaded.model, loaded.tokenizer, tasks, config, name=str(loaded.folder), progress=progress).tasks
-
-
-def similarity(loaded: LazyModel, run_dir: Path | None) -> dict:
-    """Block similarity at the growth block size of the run (1 layer per block for a bare checkpoint)."""
-    block_size = 1
-    if run_dir is not None:
-        summary = json.loads((run_dir / "summary.json").read_text())
-        block_size = summary["config"]["growth"]["block_size"]
-    return block_similarity(loaded.model, block_size).to_dict()
 
 
 def equal_flops(run_dir: Path | None, target_flops: float | None, tasks: list[str], settings) -> dict | None:
@@ -228,11 +187,11 @@ def equal_flops(run_dir: Path | None, target_flops: float | None, tasks: list[st
     candidates = [(_step_of(folder), folder) for folder in list_checkpoints(run_dir)]
     candidates.append((summary["steps"], run_dir / "final"))
     step, folder = min(candidates, key=lambda pair: (abs(pair[0] * per_step - target_flops), pair[0]))
-    checkpoint = LazyModel(folder)
+    checkpoint = measure.LazyModel(folder)
     return {
         "step": step,
         "flops": step * per_step,
         "flops_ratio": step * per_step / target_flops,
         "validation_loss": validation_loss(checkpoint.model, config_from_dict(summary["config"])),
-        "accuracy": fewshot(checkpoint, tasks, settings),
+        "accuracy": measure.fewshot(checkpoint, tasks, settings),
     }

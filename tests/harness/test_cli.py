@@ -25,6 +25,7 @@ EXPECTED_COMMANDS = [
     "sweep",
     "isoplot",
     "loop",
+    "compare",
     "reproduce",
 ]
 

@@ -7,6 +7,7 @@ import math
 import pytest
 from PIL import Image
 
+from primbench.harness import statistics
 from primbench.harness.reports import report
 from primbench.model_zoo.config import METHODS
 
@@ -68,12 +69,14 @@ def sample_results() -> dict:
 
 
 def test_chance_margin_and_marks_follow_the_binomial_band():
-    assert report.chance_margin(0.5, 100) == pytest.approx(1.96 * 0.05)
-    assert report.chance_margin(0.2, 100) == pytest.approx(1.96 * math.sqrt(0.16 / 100))
-    assert report.above_chance(0.29, 0.2, 100) is True  # 0.09 > 0.0784
-    assert report.above_chance(0.27, 0.2, 100) is False  # 0.07 < 0.0784
-    assert report.above_chance(None, 0.2, 100) is False
-    assert report.above_chance(1.0, 0.0, 0) is False  # nothing measured, nothing claimed
+    assert statistics.chance_margin(0.5, 100) == pytest.approx(1.96 * 0.05)
+    assert statistics.chance_margin(0.2, 100) == pytest.approx(1.96 * math.sqrt(0.16 / 100))
+    assert statistics.above_chance(0.29, 0.2, 100) is True  # 0.09 > 0.0784
+    assert statistics.above_chance(0.27, 0.2, 100) is False  # 0.07 < 0.0784
+    assert statistics.above_chance(None, 0.2, 100) is False
+    assert statistics.above_chance(1.0, 0.0, 0) is False  # nothing measured, nothing claimed
+    assert statistics.mean_accuracy({"a": 0.2, "b": None, "c": 0.6}) == pytest.approx(0.4)
+    assert statistics.mean_accuracy(iter([None])) is None
 
 
 def test_csv_parses_and_carries_every_number_it_was_given(tmp_path):
@@ -205,7 +208,7 @@ def test_fine_tuned_cells_show_the_fit_and_flag_tuning_below_the_blind_guess(tmp
 
 
 def test_seeds_give_intervals_paired_differences_and_a_computed_statement(tmp_path):
-    from primbench.harness.reproduce import compare
+    from primbench.harness.comparison import readings
 
     results = sample_results()
     tasks = list(results["tasks"])
@@ -225,8 +228,8 @@ def test_seeds_give_intervals_paired_differences_and_a_computed_statement(tmp_pa
         for method in METHODS
     }
     results["seeds"] = [0, 1]
-    results["intervals"] = {m: compare.model_intervals(runs, tasks) for m, runs in per_seed.items()}
-    results["differences"] = compare.differences(per_seed, tasks)
+    results["intervals"] = {m: readings.model_intervals(runs, tasks) for m, runs in per_seed.items()}
+    results["differences"] = readings.differences(per_seed, tasks, "baseline")
     assert results["differences"]["midas - baseline"]["fewshot"][tasks[0]]["mean"] == pytest.approx(-0.8)
     report.write_report(results, tmp_path)
     text = (tmp_path / "table.md").read_text()

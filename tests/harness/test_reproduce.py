@@ -8,12 +8,16 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
 from primbench.harness.analysis.similarity import checkpoint_similarity
 from primbench.harness.cli import main
+from primbench.harness.comparison import measure
+from primbench.harness.comparison.runs import SOURCE_PRIMBENCH, discover
 from primbench.harness.errors import HarnessError
+from primbench.harness.evaluation.finetune import FinetuneConfig
 from primbench.harness.reproduce import pipeline as reproduce_module
 from primbench.harness.reproduce import stages as reproduce_models
 from primbench.harness.reproduce.pipeline import parse_checkpoints, reproduce
@@ -24,6 +28,17 @@ from primbench.tasks.data import DEFAULT_SEED
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PAPER_TASKS = [f"prim_{preset}" for preset in PAPER_SUITE]
+# The default run measures a smaller micro preset (context 128 instead of 512, two tasks, four items, one short
+# fine-tuning): a sixth of the full preset's time. The full micro preset runs end to end under `slow`.
+TASKS = ["prim_variable_assignment_d0_math", "prim_arithmetic_psm"]
+LIMIT = 4
+FAST_MICRO = replace(
+    reproduce_module.PRESETS["micro"],
+    limit=LIMIT,
+    tasks=tuple(TASKS),
+    finetune=FinetuneConfig(n_train=8, seeds=(0,), steps=2, lr=1e-3, limit=LIMIT),
+    train_overrides=("data.seq_len=128",),  # the 0-shot prompts of these two tasks fit it
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +52,13 @@ def cache(tmp_path_factory):
     corpus.write_text("\n".join(lines))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PRIMBENCH_CACHE", str(root / "cache"))
-        yield {"root": root, "set": [f"data.corpus={corpus}"]}
+        patch.setitem(reproduce_module.PRESETS, "micro", FAST_MICRO)
+        yield {"root": root, "set": [f"data.corpus={corpus}", "data.prepare_workers=1"]}
 
 
 @pytest.fixture(scope="module")
 def micro(cache):
-    """One full micro reproduction, shared by the tests below (about a minute on 2 cores)."""
+    """One (smaller) micro reproduction, shared by the tests below."""
     out = cache["root"] / "run"
     results = reproduce("micro", out, overrides=cache["set"], log=lambda line: None, progress=False)
     return {"out": out, "results": results, **cache}
@@ -54,16 +70,42 @@ def no_more_work(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a finished stage ran again")
 
-    for name in ("fewshot", "isoplot", "finetuned", "similarity", "validation_loss", "task_table"):
+    for name in ("fewshot", "finetuned", "similarity", "task_table"):
+        monkeypatch.setattr(measure, name, refuse)
+    for name in ("isoplot", "validation_loss"):
         monkeypatch.setattr(reproduce_models, name, refuse)
     monkeypatch.setattr("primbench.model_zoo.train.train", refuse)
 
 
 def test_the_micro_pipeline_measures_all_three_models(micro):
-    out, results = micro["out"], micro["results"]
+    check_pipeline(micro["out"], micro["results"], TASKS, LIMIT, finetune_seeds=1)
+
+
+@pytest.mark.slow
+def test_the_full_micro_preset_end_to_end(tmp_path_factory):
+    """The shipped micro preset as the CLI runs it: every paper task, 8 items, tables and plots (minutes)."""
+    root = tmp_path_factory.mktemp("full-micro")
+    lines = [
+        f"{r['prompt']} {r['answer']}\n" for preset in PRESETS for r in build_dataset(preset, 7).records("train", 40)
+    ]
+    (root / "corpus.txt").write_text("\n".join(lines))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PRIMBENCH_CACHE", str(root / "cache"))
+        results = reproduce(
+            "micro",
+            root / "run",
+            overrides=[f"data.corpus={root / 'corpus.txt'}"],
+            log=lambda line: None,
+            progress=False,
+        )
+    check_pipeline(root / "run", results, PAPER_TASKS, 8, finetune_seeds=2)
+    assert len(list(csv.DictReader(io.StringIO((root / "run" / "table.csv").read_text())))) == 3 * 2 * len(PAPER_TASKS)
+
+
+def check_pipeline(out, results, tasks, limit, finetune_seeds):
     assert json.loads((out / "results.json").read_text()) == results
     assert results["preset"] == "micro" and list(results["models"]) == list(METHODS)
-    assert list(results["tasks"]) == PAPER_TASKS
+    assert list(results["tasks"]) == tasks
     assert all(0.0 < info["chance"] < 0.5 for info in results["tasks"].values())
     flops = {}
     for method in METHODS:
@@ -72,12 +114,12 @@ def test_the_micro_pipeline_measures_all_three_models(micro):
         assert entry["source"] == "trained" and entry["checkpoint"] == f"runs/{method}/final"
         assert entry["training"]["steps"] == summary["steps"] == 40
         assert entry["validation_loss"] == pytest.approx(summary["final_val_loss"], abs=1e-6)
-        assert set(entry["fewshot"]["accuracy"]) == set(PAPER_TASKS)
+        assert set(entry["fewshot"]["accuracy"]) == set(tasks)
         assert all(
-            cell["n"] == min(8, build_dataset(task[5:], DEFAULT_SEED).capacity("test") or 8)
+            cell["n"] == min(limit, build_dataset(task[5:], DEFAULT_SEED).capacity("test") or limit)
             for task, cell in entry["fewshot"]["accuracy"].items()
         )
-        assert all(len(cell["per_seed"]) == 2 for cell in entry["finetuned"].values())
+        assert all(len(cell["per_seed"]) == finetune_seeds for cell in entry["finetuned"].values())
         steps = [point["step"] for point in entry["isoplot"]]
         assert steps == sorted(steps) and steps[-1] == 40 and len(steps) == 2
         assert entry["isoplot"][-1]["accuracy"] == {t: c["accuracy"] for t, c in entry["fewshot"]["accuracy"].items()}
@@ -91,17 +133,26 @@ def test_the_micro_pipeline_measures_all_three_models(micro):
     per_step = flops["baseline"] / 40
     assert equal["step"] == min(saved, key=lambda step: abs(step * per_step - flops["midas"]))
     assert equal["flops_ratio"] == pytest.approx(equal["step"] * per_step / flops["midas"])
-    assert set(equal["accuracy"]) == set(PAPER_TASKS) and set(equal["differences"]) == {
+    assert set(equal["accuracy"]) == set(tasks) and set(equal["differences"]) == {
         "gradstack - baseline",
         "midas - baseline",
     }
     assert "## Equal training FLOPs" in (out / "table.md").read_text()
+    # equal validation loss: every model at the baseline's final loss, from the isoplot's checkpoints
+    loss = results["readings"]["equal_loss"]
+    assert loss["level"] == results["models"]["baseline"]["validation_loss"]
+    for method in ("gradstack", "midas"):
+        read = loss["recipes"][method]
+        losses = [point["validation_loss"] for point in results["models"][method]["isoplot"]]
+        reached = any(min(a, b) <= loss["level"] <= max(a, b) for a, b in zip(losses, losses[1:]))
+        assert ("intervals" in read) == reached and ("not_reached" in read) == (not reached)
+    assert "## Equal validation loss" in (out / "table.md").read_text()
 
 
 def test_the_report_files_exist_and_parse(micro):
     out = micro["out"]
     rows = list(csv.DictReader(io.StringIO((out / "table.csv").read_text())))
-    assert len(rows) == len(METHODS) * 2 * len(PAPER_TASKS)
+    assert len(rows) == len(METHODS) * 2 * len(TASKS)
     assert {row["model"] for row in rows} == set(METHODS)
     midas = micro["results"]["models"]["midas"]["fewshot"]["accuracy"]["prim_arithmetic_psm"]["accuracy"]
     assert (
@@ -171,12 +222,12 @@ def test_more_seeds_extend_a_finished_folder_with_intervals_over_seeds(micro, tm
         assert seeds[0]["fewshot"] == micro["results"]["models"][method]["fewshot"]["accuracy"]
         assert (out / "runs" / f"{method}-seed1" / "final" / "config.json").is_file()
         assert json.loads((out / "runs" / f"{method}-seed1" / "summary.json").read_text())["config"]["run"]["seed"] == 1
-        for task in PAPER_TASKS:
+        for task in TASKS:
             cell = results["intervals"][method]["fewshot"][task]
             assert cell["seeds"] == 2 and cell["low"] <= cell["mean"] <= cell["high"]
             items = [entry["fewshot"][task]["items"] for entry in seeds]
             assert cell["mean"] == pytest.approx(np.mean(items))
-    gap = results["differences"]["midas - baseline"]["finetuned"][PAPER_TASKS[0]]
+    gap = results["differences"]["midas - baseline"]["finetuned"][TASKS[0]]
     assert gap["low"] <= gap["mean"] <= gap["high"] and gap["seeds"] == 2
     assert "Pretraining seeds: 0, 1." in (out / "table.md").read_text()
 
@@ -275,3 +326,57 @@ def test_a_folder_that_is_not_a_reproduction_is_refused(tmp_path):
     code, line = run_cli("--preset", "micro", "--out", str(tmp_path))
     assert code == 2 and "is not a primbench reproduction" in line, line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_compare_over_the_reproductions_models_gives_its_accuracies_and_intervals(micro):
+    """`primbench compare` on the three trained final models scores each as `reproduce` did."""
+    out = micro["root"] / "compared"
+    text = micro["root"] / "heldout.txt"
+    records = build_dataset(TASKS[0][5:], 9).records("validation", 5)
+    text.write_text("".join(f"{r['prompt']} {r['answer']}\n" for r in records))
+    runs = [a for m in METHODS for a in ("--run", f"{m}={micro['out'] / 'runs' / m / 'final'}")]
+    options = ["--reference", "baseline", "--out", str(out), "--text", str(text), "--shots", "0", "--limit", str(LIMIT)]
+    result = CliRunner().invoke(main, ["compare", *runs, *options, "-t", ",".join(TASKS)])
+    assert result.exit_code == 0, result.output
+    compared, reproduced = json.loads((out / "results.json").read_text()), micro["results"]
+    for method in METHODS:
+        assert compared["models"][method]["fewshot"]["accuracy"] == reproduced["models"][method]["fewshot"]["accuracy"]
+        assert compared["intervals"][method]["fewshot"] == reproduced["intervals"][method]["fewshot"]
+    for name in ("gradstack - baseline", "midas - baseline"):
+        assert compared["differences"][name]["fewshot"] == reproduced["differences"][name]["fewshot"]
+    assert "no training FLOPs for baseline" in compared["readings"]["equal_flops_left_out"]  # bare HF folders
+
+
+def test_compare_reads_a_primbench_runs_flops_and_losses_from_its_logs(micro):
+    for method in METHODS:
+        folder = micro["out"] / "runs" / method
+        summary = json.loads((folder / "summary.json").read_text())
+        logged = {}
+        for line in (folder / "metrics.jsonl").read_text().splitlines():
+            logged.setdefault(json.loads(line)["step"], {}).update(json.loads(line))
+        run = discover(folder, method)
+        assert run.layout == "primbench" and run.final.name == "final" and run.final.flops == summary["flops"]
+        assert run.final.logged_loss == summary["final_val_loss"]
+        for checkpoint in run.checkpoints[:-1]:
+            step = int(checkpoint.folder.name.removeprefix("step_"))
+            saved = torch.load(checkpoint.folder / "trainer_state.pt", weights_only=True)
+            assert checkpoint.flops == saved["flops"] == logged.get(step, saved)["flops"]
+            assert checkpoint.flops_source == SOURCE_PRIMBENCH
+            assert checkpoint.logged_loss == logged.get(step, {}).get("val_loss")
+        assert [c.flops for c in run.checkpoints] == sorted(c.flops for c in run.checkpoints)
+
+
+@pytest.mark.parametrize("folder, seeds", [("tiny", 1), ("tiny-3seeds", 3)])
+def test_the_committed_tiny_results_redraw_from_their_state_with_the_same_numbers(folder, seeds, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    committed = Path(__file__).parents[2] / "results" / folder
+    out = tmp_path / "results" / folder
+    shutil.copytree(committed, out)
+    (out / "results.json").unlink()
+    no_more_work(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    results = reproduce("tiny", Path("results") / folder, log=lambda line: None, progress=False, seeds=seeds)
+    assert results == json.loads((committed / "results.json").read_text())
+    for name in ("table.md", "table.csv", "intervals.csv"):
+        assert (out / name).read_text() == (committed / name).read_text(), name

@@ -1,0 +1,1 @@
+"""`primbench compare`: the paper's comparison of training recipes, for runs trained anywhere."""
