@@ -40,16 +40,26 @@ def reference(tmp_path_factory, corpus_file):
         return out, train(micro_config("midas", corpus_file), out, progress=False)
 
 
-def _kill_at(point: int, out: Path, corpus_file: Path, *launcher: str, overrides: tuple[str, ...] = ()) -> str:
-    """Run micro-midas with PRIMBENCH_KILL_AT_WRITE=point and return the name of the point it died at."""
-    command = [
-        *(launcher or (sys.executable,)),
-        *["-m", "primbench.model_zoo.train", "--config", "micro-midas", "--out", str(out)],
-        *[f"--set={o}" for o in (f"data.corpus={corpus_file}", *overrides)],
+def _command(out: Path, corpus_file: Path, ranks: int = 1) -> list[str]:
+    """`python -m primbench.model_zoo.train` for micro-midas, under torchrun when `ranks` > 1."""
+    launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}"] if ranks > 1 else []
+    return [
+        *[sys.executable, *launcher, "-m", "primbench.model_zoo.train", "--config", "micro-midas", "--out", str(out)],
+        f"--set=data.corpus={corpus_file}",
     ]
-    env = {**os.environ, KILL_ENV: str(point), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode in (-signal.SIGKILL, 1) and not (out / "summary.json").exists(), result.stderr[-2000:]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", **extra}
+
+
+def _kill_at(point: int, out: Path, corpus_file: Path, ranks: int = 1) -> str:
+    """Run micro-midas with PRIMBENCH_KILL_AT_WRITE=point and return the name of the point it died at (under
+    torchrun the first rank dies there, having the most write points, and the launcher stops the other)."""
+    command = _command(out, corpus_file, ranks)
+    result = subprocess.run(command, capture_output=True, text=True, env=_env(**{KILL_ENV: str(point)}), timeout=300)
+    assert result.returncode == (1 if ranks > 1 else -signal.SIGKILL), result.stderr[-2000:]
+    assert not (out / "summary.json").exists()
     reached = re.findall(rf"write point {point}: (.*)", result.stderr)
     assert reached, f"the run never reached write point {point}:\n{result.stderr[-2000:]}"
     return reached[-1]
@@ -119,9 +129,41 @@ def test_a_run_killed_at_every_write_point_resumes_to_the_uninterrupted_run(tmp_
         str(tmp_path / f"killed_at_{WRITE_POINTS}" / "summary.json"),
     ]
     out = tmp_path / "past_the_end"  # one more point than the run has: it finishes
-    env = {**os.environ, KILL_ENV: str(WRITE_POINTS + 1)}
-    command = [sys.executable, "-m", "primbench.model_zoo.train", "--config", "micro-midas", "--out", str(out)]
-    subprocess.run([*command, f"--set=data.corpus={corpus_file}"], env=env, check=True, capture_output=True)
+    subprocess.run(_command(out, corpus_file), env=_env(**{KILL_ENV: str(WRITE_POINTS + 1)}), check=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "point,where",
+    [
+        (12, "checkpoints/.step_0000012-partial (optimizer state written)"),
+        (27, "metrics.jsonl (step 30)"),  # between steps, three after the growth at step 24
+        (39, "final"),
+    ],
+)
+def test_a_killed_two_rank_run_resumes_on_two_ranks_and_on_one(tmp_path, corpus_file, reference, point, where):
+    """Killed under torchrun (DDP, 2 ranks), resumed under torchrun: the uninterrupted 2-rank run, bit for bit.
+    Resumed on one process instead: the same steps, tokens, FLOPs and layers; losses as close as a sum of two
+    ranks' gradients is to one process's (bit for bit when only the final save was left)."""
+    two_ranks = tmp_path / "two_ranks"
+    subprocess.run(_command(two_ranks, corpus_file, ranks=2), env=_env(), check=True, capture_output=True)
+    expected = json.loads((two_ranks / "summary.json").read_text())
+    killed = tmp_path / "killed"
+    assert _kill_at(point, killed, corpus_file, ranks=2).endswith(where)
+    shutil.copytree(killed, tmp_path / "killed_copy")
+    resumed = subprocess.run(
+        [*_command(killed, corpus_file, ranks=2), "--resume"], env=_env(), capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "taking over the stale lock" in resumed.stderr
+    _assert_same_run(killed, two_ranks, json.loads(resumed.stdout.splitlines()[-1]), expected)
+    with pytest.warns(UserWarning, match="taking over the stale lock"):
+        one = train(micro_config("midas", corpus_file), tmp_path / "killed_copy", resume=True, progress=False)
+    exact = ("steps", "tokens", "flops", "layers", "parameters", "stage_steps", "baseline_flops")
+    assert {key: one[key] for key in exact} == {key: expected[key] for key in exact}
+    if point == 39:
+        _assert_same_run(tmp_path / "killed_copy", two_ranks, one, expected)
+    assert one["final_val_loss"] == pytest.approx(expected["final_val_loss"], rel=2e-3)
 
 
 def _cli(*arguments: str):
