@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", required=True, help="YAML file or shipped name such as tiny-midas")
     parser.add_argument("--out", required=True, help="run folder (final/, checkpoints/, metrics.jsonl, summary.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out")
     args = parser.parse_args(argv)
     try:
         summary = train(load_config(args.config, args.overrides), args.out, resume=args.resume)
