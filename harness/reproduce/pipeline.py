@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from primbench.atomic import write_json
+from primbench.atomic import remove_leftovers, write_json
 from primbench.harness.errors import HarnessError
 from primbench.harness.reports.report import write_report
 from primbench.harness.reproduce import compare, stages
@@ -149,6 +149,7 @@ def reproduce(
     }
     book = StageBook.open(out, pins)
     out.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out, "*")  # temporaries of a killed run's state, results and tables (its runs clean their own)
     tasks = book.run("tasks", lambda: stages.task_table(settings.tasks), log)
     task_names = list(tasks)
     entries = {}

@@ -125,6 +125,16 @@ def test_a_run_killed_at_every_write_point_resumes_to_the_uninterrupted_run(tmp_
     subprocess.run(_command(out, corpus_file), env=_env(**{KILL_ENV: str(WRITE_POINTS + 1)}), check=True)
 
 
+@pytest.fixture(scope="module")
+def two_ranks(reference, tmp_path_factory, corpus_file):
+    """An uninterrupted 2-rank torchrun run (after `reference`, which prepared the token shards it reads)."""
+    out = tmp_path_factory.mktemp("two_ranks") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PRIMBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "primbench-cache"))
+        subprocess.run(_command(out, corpus_file, ranks=2), env=_env(), check=True, capture_output=True)
+    return out, json.loads((out / "summary.json").read_text())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "point,where",
@@ -134,13 +144,11 @@ def test_a_run_killed_at_every_write_point_resumes_to_the_uninterrupted_run(tmp_
         (39, "final"),
     ],
 )
-def test_a_killed_two_rank_run_resumes_on_two_ranks_and_on_one(tmp_path, corpus_file, reference, point, where):
+def test_a_killed_two_rank_run_resumes_on_two_ranks_and_on_one(tmp_path, corpus_file, two_ranks, point, where):
     """Killed under torchrun (DDP, 2 ranks), resumed under torchrun: the uninterrupted 2-rank run, bit for bit.
     Resumed on one process instead: the same steps, tokens, FLOPs and layers; losses as close as a sum of two
     ranks' gradients is to one process's (bit for bit when only the final save was left)."""
-    two_ranks = tmp_path / "two_ranks"
-    subprocess.run(_command(two_ranks, corpus_file, ranks=2), env=_env(), check=True, capture_output=True)
-    expected = json.loads((two_ranks / "summary.json").read_text())
+    two_ranks, expected = two_ranks
     killed = tmp_path / "killed"
     assert _kill_at(point, killed, corpus_file, ranks=2).endswith(where)
     shutil.copytree(killed, tmp_path / "killed_copy")
