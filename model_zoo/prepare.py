@@ -34,7 +34,7 @@ import numpy as np
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
-from primbench.atomic import atomic_path, remove_leftovers, write_json
+from primbench.atomic import KILL_ENV, atomic_path, remove_leftovers, write_json
 from primbench.model_zoo import corpus
 from primbench.model_zoo.config import TrainConfig, load_config
 from primbench.model_zoo.corpus import Unit, cache_root
@@ -120,8 +120,9 @@ _WORKER_TOKENIZER: Tokenizer | None = None
 
 def _init_worker(tokenizer_json: str, parallel: bool) -> None:
     global _WORKER_TOKENIZER
-    if not parallel:  # one process per core already; the Rust thread pool would oversubscribe
+    if not parallel:  # a pool worker, one process per core already; the Rust thread pool would oversubscribe
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
+        os.environ.pop(KILL_ENV, None)  # kill tests stop the command's own process, never a worker it waits on
     _WORKER_TOKENIZER = Tokenizer.from_str(tokenizer_json)
 
 

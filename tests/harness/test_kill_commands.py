@@ -89,15 +89,19 @@ def _without_timings(value):
 
 
 def _tables(out: Path) -> dict[str, object]:
-    """results.json and every table under `out`, the wall-clock columns blanked."""
-    tables: dict[str, object] = {"results.json": _without_timings(json.loads((out / "results.json").read_text()))}
+    """results.json and every table under `out`, the wall-clock columns blanked and the folder's name as OUT."""
+
+    def read(path: Path) -> str:
+        return path.read_text().replace(str(out), "OUT")
+
+    tables: dict[str, object] = {"results.json": _without_timings(json.loads(read(out / "results.json")))}
     for path in sorted(out.glob("*.csv")):
-        rows = list(csv.reader(io.StringIO(path.read_text())))
+        rows = list(csv.reader(io.StringIO(read(path))))
         keep = [i for i, name in enumerate(rows[0]) if name not in TIMINGS]
         tables[path.name] = [[row[i] for i in keep] for row in rows]
     for path in sorted(out.glob("*.md")):
         lines, wall = [], None
-        for line in path.read_text().splitlines():
+        for line in read(path).splitlines():
             cells = line.split("|")
             if any("wall-clock" in cell for cell in cells):
                 wall = next(i for i, cell in enumerate(cells) if "wall-clock" in cell)
