@@ -7,8 +7,9 @@ temporary is removed and the old target, if any, is untouched.
 A process killed outright (SIGKILL, power loss) runs no clean-up: it can leave a temporary behind, under a name
 `leftovers` recognises, so the command that resumes the work can remove it. For the tests that kill commands at
 every such moment, each write is a `write_point`: with PRIMBENCH_KILL_AT_WRITE=N in the environment, the process
-SIGKILLs itself at its Nth write point (counted per process) after printing one `write point N: NAME` line per
-point to stderr; unset (always, outside those tests), a write point does nothing.
+SIGKILLs itself at its Nth write point (counted per process; `prepare`'s pool workers drop the variable) after
+printing one `write point N: NAME` line per point to stderr; unset (always, outside those tests), a write point
+does nothing.
 """
 
 from __future__ import annotations
