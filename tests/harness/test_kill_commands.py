@@ -54,10 +54,9 @@ def _kill_and_rerun_finetune(point: int, out: Path, finetune_args, monkeypatch) 
     where = _killed([*arguments, str(out)], point)
     tuned = []
     original = finetune_module.tune_copy
-    monkeypatch.setattr(
-        finetune_module, "tune_copy", lambda *a, **k: tuned.append(a[4]) or original(*a, **k)
-    )  # (model, tokenizer, records, config, seed)
-    again = CliRunner().invoke(main, [*arguments, str(out)])
+    with monkeypatch.context() as patch:  # (model, tokenizer, records, config, seed): note each seed tuned
+        patch.setattr(finetune_module, "tune_copy", lambda *a, **k: tuned.append(a[4]) or original(*a, **k))
+        again = CliRunner().invoke(main, [*arguments, str(out)])
     assert again.exit_code == 0, again.output
     assert (out / "finetune.json").read_bytes() == expected
     assert sorted(p.name for p in out.iterdir()) == ["finetune.json"]  # no temporaries, no record of seeds
