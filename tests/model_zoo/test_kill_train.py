@@ -102,8 +102,8 @@ def _kill_and_resume(point: int, tmp_path: Path, corpus_file: Path, reference) -
 
 
 def test_a_run_killed_mid_checkpoint_resumes_to_the_uninterrupted_run(tmp_path, corpus_file, reference):
-    """Killed inside the save at step 12 (a stage end, just before a growth): that half checkpoint is never chosen,
-    the run resumes from step 10 and is deleted. Every other write point is in the slow sweep below."""
+    """Killed inside the save at step 12 (a stage end, just before a growth): that half checkpoint is never chosen
+    (the run resumes from step 10) and is deleted. Every other write point is in the slow sweep below."""
     out = tmp_path / "killed"
     assert _kill_at(12, out, corpus_file).endswith("checkpoints/.step_0000012-partial (optimizer state written)")
     assert _hidden(out) == [".step_0000012-partial"]
