@@ -1,7 +1,8 @@
 """The run's log: `metrics.jsonl` (one line per log step), mirrored to TensorBoard when that package is installed.
 
 On resume, lines past the checkpoint's step are dropped (and TensorBoard purges its events past that step), so
-the log of a resumed run reads as one uninterrupted run.
+the log of a resumed run reads as one uninterrupted run. A line cut short by a kill can only be the last one, past
+the checkpoint the run resumes from, so it goes with them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+
+from primbench.atomic import write_point, write_text
 
 
 def tensorboard_available() -> bool:
@@ -23,8 +26,14 @@ class MetricsLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         kept = []
         if path.is_file():
-            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= resumed_step]
-        path.write_text("".join(line + "\n" for line in kept))
+            for line in path.read_text().splitlines():
+                try:
+                    step = json.loads(line)["step"]
+                except json.JSONDecodeError:  # the killed run's last, unfinished line
+                    break
+                if step <= resumed_step:
+                    kept.append(line)
+        write_text("".join(line + "\n" for line in kept), path)
         self.board = None
         if tensorboard_available() if tensorboard is None else tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -33,6 +42,7 @@ class MetricsLog:
 
     def write(self, record: dict[str, Any]) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        write_point(f"{self.path} (step {record['step']})")
         with self.path.open("a") as handle:
             handle.write(json.dumps(clean) + "\n")
         if self.board is not None:

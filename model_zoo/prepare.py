@@ -7,8 +7,9 @@ The corpus is cut into work units (about UNIT_BYTES of text: a byte range of a f
 batch of a streamed HF dataset). A pool of `data.prepare_workers` processes tokenises one unit at a time and
 writes its `train_<unit>.bin` / `val_<unit>.bin` (uint16 or uint32 ids, documents ended by EOS) and a small
 `<unit>.json` record, each renamed into place; so peak memory is a few units whatever the corpus size, and an
-interrupted preparation restarts at the first unit without a record. `manifest.json` (tokenizer hash, documents,
-tokens and sha256 of every shard) is written last and marks the folder complete.
+interrupted preparation, killed at any moment, restarts at the first unit without a record and ends with the same
+files. `manifest.json` (tokenizer hash, documents, tokens and sha256 of every shard) is written last and marks the
+folder complete; then the temporaries a killed preparation left are deleted.
 
 Documents are cut at line breaks into chunks of about CHUNK_CHARS; a chunk's split (train or validation) and,
 under `data.max_chars`, whether it is kept at all are fixed by a hash of (unit, chunk index), never by content or
@@ -33,7 +34,7 @@ import numpy as np
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
-from primbench.atomic import atomic_path, write_json
+from primbench.atomic import KILL_ENV, atomic_path, remove_leftovers, write_json
 from primbench.model_zoo import corpus
 from primbench.model_zoo.config import TrainConfig, load_config
 from primbench.model_zoo.corpus import Unit, cache_root
@@ -119,8 +120,9 @@ _WORKER_TOKENIZER: Tokenizer | None = None
 
 def _init_worker(tokenizer_json: str, parallel: bool) -> None:
     global _WORKER_TOKENIZER
-    if not parallel:  # one process per core already; the Rust thread pool would oversubscribe
+    if not parallel:  # a pool worker, one process per core already; the Rust thread pool would oversubscribe
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
+        os.environ.pop(KILL_ENV, None)  # kill tests stop the command's own process, never a worker it waits on
     _WORKER_TOKENIZER = Tokenizer.from_str(tokenizer_json)
 
 
@@ -279,6 +281,7 @@ def prepare_shards(config: TrainConfig, progress: bool = True) -> Path:
         ],
     }
     write_json(manifest, folder / MANIFEST)
+    remove_leftovers(folder, "*")  # every temporary: the shards, records and tokenizer are all complete now
     return folder
 
 

@@ -6,8 +6,11 @@
 
 The loop, per optimizer step: grow if a new stage begins, set the LR, run the micro-batches (gradient
 accumulation), clip, step, log, evaluate, checkpoint. Everything it depends on is a function of the step
-(batch, LR, stage), and the checkpoint holds the rest (weights, Adam state, RNG), so a resumed run is
-bit-identical to an uninterrupted one.
+(batch, LR, stage), and the checkpoint holds the rest (weights, Adam state, RNG, the last validation loss), so a
+resumed run is bit-identical to an uninterrupted one. `--resume` works from whatever a kill leaves: a finished run
+is left as it is, a run whose newest checkpoint is its last step only writes `final/` and `summary.json`, a run
+without a complete checkpoint starts from step 0, and a checkpoint or file half-written when the process died is
+deleted (only complete checkpoints carry a step name; everything else is written under a temporary name).
 """
 
 from __future__ import annotations
@@ -25,9 +28,8 @@ from typing import Any
 import torch
 import transformers
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM
 
-from primbench.atomic import write_text
+from primbench.atomic import remove_leftovers, write_text
 from primbench.model_zoo import checkpoint, distributed
 from primbench.model_zoo.config import TrainConfig, load_config
 from primbench.model_zoo.data import prepare_data, train_batch, val_batches, with_tokenizer_vocab
@@ -70,23 +72,30 @@ class Trainer:
             )
         self.accumulation = run.batch_size // ranks_batch
         resume_from = self._resume_point(resume)
+        if runtime.is_main:  # this process holds the run's lock: anything hidden here, a killed run left
+            checkpoint.remove_partial(out_dir)
+            for name in ("final", "summary.json", "metrics.jsonl"):
+                remove_leftovers(out_dir, name)
+        distributed.barrier(runtime)
 
         self.data = blend_mixture(self.data, config.data)  # data.mix, when set: training tokens only
         self.val = val_batches(self.data.val, run.eval_batches, run.micro_batch_size, config.data.seq_len)
 
         self.step, self.tokens, self.flops, self.elapsed = 0, 0, 0, 0.0
+        self.val_loss = float("nan")  # the latest evaluation's
         self.stage_seconds = [0.0] * len(self.lengths)
         torch.manual_seed(run.seed)
         if resume_from is None:
             self.model = build_model(config, initial_layers(config), self.data.special_ids)
             self._attach(None)
         else:
-            state = checkpoint.load_trainer_state(resume_from, config)
-            self.model = AutoModelForCausalLM.from_pretrained(resume_from, dtype=torch.float32)
+            state = checkpoint.load_trainer_state(resume_from, config, self.data.manifest["tokenizer"]["sha256"])
+            self.model = checkpoint.load_model(resume_from)
             self._attach(None)
             checkpoint.load_optimizer(resume_from, self.wrapped, self.optimizer)
             self.step, self.tokens, self.flops = state["step"], state["tokens"], state["flops"]
             self.elapsed, self.stage_seconds = state["elapsed_s"], list(state["stage_seconds"])
+            self.val_loss = state.get("val_loss", self.val_loss)  # older checkpoints lack it; `finish` recomputes
             rng = checkpoint.restore_rng(resume_from, state["world_size"], runtime, run.seed, self.step)
             if runtime.is_main:
                 print(
@@ -101,9 +110,9 @@ class Trainer:
         """The checkpoint to continue from; refuse to overwrite a run that was not asked to resume."""
         existing = checkpoint.list_checkpoints(self.out_dir)
         if resume:
-            if not existing:
-                raise ConfigError(f"nothing to resume in {self.out_dir}: it has no checkpoints/step_*/; drop --resume")
-            return existing[-1]
+            if not existing and self.runtime.is_main:
+                print(f"no complete checkpoint in {self.out_dir} yet: starting from step 0", file=sys.stderr)
+            return existing[-1] if existing else None
         if existing or (self.out_dir / "final").exists():
             raise ConfigError(f"{self.out_dir} already holds a run; pass --resume to continue it or pick a new --out")
         return None
@@ -228,6 +237,8 @@ class Trainer:
             "elapsed_s": self.elapsed,
             "stage_seconds": self.stage_seconds,
             "data_position": {"next_step": self.step},
+            "val_loss": self.val_loss,
+            "tokenizer_sha256": self.data.manifest["tokenizer"]["sha256"],
             "config": self.config.to_dict(),
         }
         checkpoint.save_checkpoint(
@@ -248,7 +259,6 @@ class Trainer:
         bar = tqdm(total=run.steps, initial=self.step, disable=not (progress and main), desc="train", unit="step")
         # tokens/s covers everything in the loop (growth included) but evaluation and checkpoint writing (`paused`)
         window_start, window_tokens, window_flops, paused = time.perf_counter(), 0, 0, 0.0
-        val_loss = float("nan")
         for step in range(self.step, run.steps):
             started = time.perf_counter()
             while self.grows and self.stage < stage_of(step, self.lengths):
@@ -267,7 +277,7 @@ class Trainer:
             record: dict[str, Any] = {}
             if run.eval_every and self.step % run.eval_every == 0 or self.step == run.steps:
                 eval_started = time.perf_counter()
-                val_loss = record["val_loss"] = self.evaluate()
+                self.val_loss = record["val_loss"] = self.evaluate()
                 paused += time.perf_counter() - eval_started
             if main and (self.step % run.log_every == 0 or "val_loss" in record or self.step == run.steps):
                 seconds = time.perf_counter() - window_start - paused
@@ -297,10 +307,13 @@ class Trainer:
         bar.close()
         if metrics is not None:
             metrics.close()
-        return self.finish(val_loss)
+        return self.finish(self.val_loss)
 
     def finish(self, val_loss: float) -> dict[str, Any]:
-        """Write `final/` and `summary.json`; return the summary."""
+        """Write `final/` and `summary.json`; return the summary. A loss not measured in this process (a resume at
+        the last step from a checkpoint older than the stored validation loss) is measured again, deterministically."""
+        if math.isnan(val_loss):
+            val_loss = self.evaluate()
         run, seq_len = self.config.run, self.config.data.seq_len
         full_depth = self.config.model.num_hidden_layers
         baseline_flops = flops_per_token(self.config.model, full_depth, seq_len) * run.batch_size * seq_len * run.steps
@@ -334,6 +347,27 @@ def _write_json(path: Path, value: dict[str, Any]) -> None:
     write_text(json.dumps(value, indent=1, allow_nan=False, default=str) + "\n", path)
 
 
+def finished_summary(out_dir: Path, config: TrainConfig) -> dict[str, Any] | None:
+    """The summary of the run in `out_dir` if it has finished (`summary.json`, written after `final/`, beside it),
+    checked against `config`; None if it has not."""
+    path = out_dir / "summary.json"
+    if not (path.is_file() and (out_dir / "final").is_dir()):
+        return None
+    try:
+        summary = json.loads(path.read_text())
+        differences = checkpoint.config_differences(summary["config"], config)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ConfigError(
+            f"could not read {path} ({type(error).__name__}); delete it to have --resume write it again"
+        ) from None
+    if differences:
+        raise ConfigError(
+            f"{out_dir} holds a run finished with another config ({'; '.join(differences[:3])}); "
+            "resume with the run's own config or train into a new --out"
+        )
+    return summary
+
+
 @torch.no_grad()
 def validation_loss(model: torch.nn.Module, config: TrainConfig) -> float:
     """The run's validation loss for any model, in one process: the number `Trainer.evaluate` logs as val_loss."""
@@ -346,6 +380,10 @@ def validation_loss(model: torch.nn.Module, config: TrainConfig) -> float:
 def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train one run into `out_dir` and return its summary (see the module docstring).
     Process-wide settings it changes (torch threads, transformers' progress bars) are restored on return."""
+    if resume and (finished := finished_summary(Path(out_dir), config)) is not None:
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"{out_dir} already finished at step {finished['steps']}; nothing to do", file=sys.stderr)
+        return finished
     threads, hf_bars = torch.get_num_threads(), transformers.utils.logging.is_progress_bar_enabled()
     transformers.utils.logging.disable_progress_bar()  # our own bar is the one progress display
     lock = RunLock(Path(out_dir))
@@ -375,7 +413,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", required=True, help="YAML file or shipped name such as tiny-midas")
     parser.add_argument("--out", required=True, help="run folder (final/, checkpoints/, metrics.jsonl, summary.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out")
     args = parser.parse_args(argv)
     try:
         summary = train(load_config(args.config, args.overrides), args.out, resume=args.resume)

@@ -54,7 +54,8 @@ DEFAULTS = FinetuneConfig()  # the protocol's defaults live in one place: the da
     "out_dir",
     default=None,
     type=click.Path(path_type=Path),
-    help="Folder for finetune.json (per-seed accuracies, mean, std and the settings).",
+    help="Folder for finetune.json (per-seed accuracies, mean, std and the settings); a run interrupted "
+    "and started again with the same --out continues after its last finished seed.",
 )
 def command(
     model: Path,
@@ -80,9 +81,9 @@ def command(
       primbench finetune runs/tiny/runs/midas/final --tasks prim_variable_assignment_d1_math --n-train 32
       primbench finetune path/to/hf_model --seeds 5 --steps 100 --lr 3e-4 --limit 200
     """
-    from primbench.atomic import write_json
+    from primbench.atomic import remove_leftovers, write_json
     from primbench.harness.errors import HarnessError
-    from primbench.harness.evaluation.finetune import finetune_checkpoint
+    from primbench.harness.evaluation.finetune import PROGRESS_FILE, finetune_checkpoint
 
     if seed_count < 1:
         raise HarnessError(f"--seeds must be at least 1, got {seed_count}")
@@ -95,9 +96,13 @@ def command(
         shots=shots,
         limit=limit,
     )
-    result = finetune_checkpoint(model, list(task_names), config).to_dict()
+    progress_file = out_dir / PROGRESS_FILE if out_dir is not None else None
+    result = finetune_checkpoint(model, list(task_names), config, progress_file=progress_file).to_dict()
     if out_dir is not None:
         write_json(result, out_dir / "finetune.json")
+        progress_file.unlink(missing_ok=True)  # finished: the next run of this command starts afresh
+        for name in ("finetune.json", PROGRESS_FILE):  # what a killed run may have left
+            remove_leftovers(out_dir, name)
     width = max(len(task) for task in result["tasks"])
     click.echo(f"{'task':<{width}}  mean    std     fit     per seed")
     for task, cell in result["tasks"].items():

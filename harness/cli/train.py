@@ -20,7 +20,12 @@ from primbench.harness.cli import options
     help="Run folder: final/, checkpoints/step_*/, metrics.jsonl, summary.json.",
 )
 @options.config_overrides("--set optim.lr=1e-3 --set growth.schedule=uniform")
-@click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out, exactly.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue after an interruption from the newest complete checkpoint in --out (step 0 if there is none), "
+    "exactly; a finished run is left as it is.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(config_path: str, out_dir: Path, overrides: tuple[str, ...], resume: bool, quiet: bool) -> None:
     """Pretrain a decoder-only LM (Llama, Qwen2 or Gemma-3) with a growth method (--config lists them).

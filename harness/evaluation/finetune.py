@@ -9,15 +9,21 @@ their order and everything torch draws.
 
 Examples come from the train split after the few-shot pool (items `DEFAULT_TRAIN_ITEMS` onwards), so the tuned
 model never sees the exact demonstrations the few-shot protocol shows, and the test split is disjoint by design.
+
+Given a `progress_file`, each finished seed's scores are stored there, so a run killed anywhere and started again
+with the same model, tasks and settings continues after its last finished seed, with the same result.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import statistics
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from primbench.atomic import write_json
 from primbench.harness.errors import HarnessError
 from primbench.harness.evaluation.evaluate import score_tasks
 from primbench.harness.statistics import mean_accuracy
@@ -27,6 +33,7 @@ from primbench.tasks.selection import expand_tasks, preset_of, presets_of, train
 if TYPE_CHECKING:
     import torch
 
+PROGRESS_FILE = "finetune.seeds.json"  # the `primbench finetune --out` folder's record of finished seeds
 IGNORE_INDEX = -100  # label value that the causal-LM loss skips (prompt and padding positions)
 STOP = "\n"  # the generation tasks stop at a newline; tuning on it teaches the model to end its answer
 
@@ -168,44 +175,66 @@ def finetune(
     config: FinetuneConfig = FinetuneConfig(),
     name: str = "model",
     progress: bool = True,
+    progress_file: Path | None = None,
 ) -> FinetuneResult:
-    """Tune one copy per seed on the mixture of `tasks`' presets (groups expanded) and score each copy on them."""
+    """Tune one copy per seed on the mixture of `tasks`' presets (groups expanded) and score each copy on them.
+    With `progress_file`, seeds already stored there (same model name, tasks and settings) are not run again."""
     config.validate()
     tasks = expand_tasks(tasks)
     presets = presets_of(tasks)
-    per_seed: dict[str, list[float]] = {task: [] for task in tasks}
-    fit_per_seed: dict[str, list[float]] = {task: [] for task in tasks}
-    items: dict[str, list[list[float]]] = {task: [] for task in tasks}
-    counts: dict[str, int] = {}
+    run = {"model": name, "tasks": tasks, "settings": config.to_dict()}
+    done = _finished_seeds(progress_file, run)
     for seed in config.seeds:
+        if str(seed) in done:
+            continue
         records = training_mixture(presets, config.n_train, seed, config.data_seed)
         tuned = tune_copy(model, tokenizer, records, config, seed, progress=progress)
         right = fitted(tuned, tokenizer, records)
         scores = score_tasks(tuned, tokenizer, tasks, shots=config.shots, limit=config.limit)
+        del tuned
+        done[str(seed)] = {}
         for task in tasks:
             mine = [ok for ok, record in zip(right, records) if record["preset"] == preset_of(task)]
-            fit_per_seed[task].append(sum(mine) / len(mine))
-            per_seed[task].append(scores[task]["accuracy"])
-            items[task].append(scores[task]["items"])
-            counts[task] = scores[task]["n"]
-        del tuned
-    cells = {
-        task: {
+            cell = scores[task]
+            done[str(seed)][task] = {"fit": sum(mine) / len(mine), **{k: cell[k] for k in ("accuracy", "items", "n")}}
+        if progress_file is not None:
+            write_json({**run, "seeds": done}, progress_file)
+    per_seed = [done[str(seed)] for seed in config.seeds]
+    cells = {}
+    for task in tasks:
+        values = [seed_cells[task]["accuracy"] for seed_cells in per_seed]
+        fits = [seed_cells[task]["fit"] for seed_cells in per_seed]
+        cells[task] = {
             "mean": statistics.fmean(values),
             "std": statistics.stdev(values) if len(values) > 1 else None,  # one seed has no spread
             "per_seed": values,
-            "n": counts[task],
-            "fit": statistics.fmean(fit_per_seed[task]),  # accuracy on the tuned copies' own training examples
-            "fit_per_seed": fit_per_seed[task],
-            "items": [statistics.fmean(column) for column in zip(*items[task])],  # per test item, over seeds
+            "n": per_seed[-1][task]["n"],
+            "fit": statistics.fmean(fits),  # accuracy on the tuned copies' own training examples
+            "fit_per_seed": fits,
+            # per test item, over seeds
+            "items": [statistics.fmean(column) for column in zip(*(c[task]["items"] for c in per_seed))],
         }
-        for task, values in per_seed.items()
-    }
     return FinetuneResult(model=name, settings=config.to_dict(), tasks=cells)
 
 
+def _finished_seeds(progress_file: Path | None, run: dict) -> dict[str, dict]:
+    """{seed: {task: scores}} stored by an earlier run of the same model, tasks and settings; else nothing."""
+    if progress_file is None or not progress_file.is_file():
+        return {}
+    try:
+        stored = json.loads(progress_file.read_text())
+    except ValueError:  # not ours, or damaged by hand: start over (it is rewritten after the first seed)
+        return {}
+    same = isinstance(stored, dict) and all(stored.get(key) == value for key, value in run.items())
+    return dict(stored.get("seeds", {})) if same else {}
+
+
 def finetune_checkpoint(
-    path, tasks: list[str], config: FinetuneConfig = FinetuneConfig(), progress: bool = True
+    path,
+    tasks: list[str],
+    config: FinetuneConfig = FinetuneConfig(),
+    progress: bool = True,
+    progress_file: Path | None = None,
 ) -> FinetuneResult:
     """`finetune` of a Hugging Face folder on disk (loaded once; each seed tunes its own copy)."""
     from primbench.harness.evaluation.models import check_model_source, load_causal_lm, load_tokenizer
@@ -214,4 +243,4 @@ def finetune_checkpoint(
     check_model_source(str(path))
     tokenizer = load_tokenizer(str(path))
     model = load_causal_lm(path, what="model", dtype="float32")  # the updates need float32 weights
-    return finetune(model, tokenizer, tasks, config, name=str(path), progress=progress)
+    return finetune(model, tokenizer, tasks, config, name=str(path), progress=progress, progress_file=progress_file)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-from primbench.atomic import write_json
+from primbench.atomic import remove_leftovers, write_json
 from primbench.harness.comparison import measure, readings
 from primbench.harness.comparison.book import STATE_FILE, StageBook
 from primbench.harness.errors import HarnessError
@@ -125,6 +125,7 @@ def reproduce(
     }
     book = ReproductionBook.open(out, pins)
     out.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out, "*")  # temporaries of a killed run's state, results and tables (its runs clean their own)
     tasks = book.run("tasks", lambda: measure.task_table(settings.tasks), log)
     task_names = list(tasks)
     entries = {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import torch
@@ -146,15 +145,12 @@ def test_other_methods_train(tmp_path, corpus_file, method):
     )
 
 
-def test_resume_refuses_to_overwrite_and_needs_a_checkpoint(midas_run, tmp_path, corpus_file):
+def test_a_finished_run_is_not_overwritten_without_resume(midas_run, corpus_file):
     from primbench.model_zoo.errors import ConfigError
 
     reference, _ = midas_run
     with pytest.raises(ConfigError, match="already holds a run; pass --resume"):
         train(micro_config("midas", corpus_file), reference, progress=False)
-    with pytest.raises(ConfigError, match="nothing to resume"):
-        train(micro_config("midas", corpus_file), tmp_path / "empty", resume=True, progress=False)
-    shutil.rmtree(tmp_path / "empty", ignore_errors=True)
 
 
 @pytest.mark.slow

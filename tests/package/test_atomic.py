@@ -50,3 +50,27 @@ def test_a_folder_is_replaced_as_a_whole(tmp_path):
         (scratch / "new").write_text("y")
     assert sorted(os.listdir(target)) == ["new"]
     assert [p.name for p in tmp_path.iterdir()] == ["final"]
+
+
+def test_a_write_killed_at_its_write_point_leaves_the_old_target_and_a_removable_temporary(tmp_path):
+    """PRIMBENCH_KILL_AT_WRITE=2: the second write dies before its rename, as a SIGKILL there would leave it."""
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "summary.json"
+    script = "import sys; from primbench.atomic import write_text as w; w('one', sys.argv[1]); w('two', sys.argv[1])"
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(target)],
+        env={**os.environ, atomic.KILL_ENV: "2"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == -signal.SIGKILL
+    assert result.stderr == f"write point 1: {target}\nwrite point 2: {target}\n"
+    assert target.read_text() == "one"
+    (left,) = atomic.leftovers(tmp_path, "summary.json")
+    assert left.read_text() == "two" and left.name.startswith(".summary.json-")
+    atomic.write_text("", tmp_path / ".other-file")  # another name's file is not a leftover of this one
+    atomic.remove_leftovers(tmp_path, "summary.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other-file", "summary.json"]
