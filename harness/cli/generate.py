@@ -54,13 +54,13 @@ def command(
       primbench generate --all --out data/ --format hf --overwrite
     Load a JSONL split with datasets.load_dataset("json", data_files="data/arithmetic_psm/test.jsonl").
     """
-    from primbench.primitives.errors import PrimitiveError
+    from primbench.harness.errors import CommandLineError
     from primbench.primitives.knobs import parse_set_options
     from primbench.primitives.registry import PAPER_SUITE, PRESETS
     from primbench.primitives.writer import generate
 
     if sum([bool(presets), all_presets, paper]) != 1:
-        raise PrimitiveError("name presets, or pass --all or --paper (exactly one of these); see `primbench list`")
+        raise CommandLineError("name presets, or pass --all or --paper (exactly one of these); see `primbench list`")
     chosen = list(PRESETS) if all_presets else PAPER_SUITE if paper else list(presets)
     counts = {"train": n_train, "validation": n_val, "test": n_test}
     manifests = generate(

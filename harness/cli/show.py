@@ -35,13 +35,13 @@ def command(
       primbench show arithmetic_psm --split test --seed 7 --json
       primbench show induction_copy_words --template my_prompt.j2
     """
+    from primbench.harness.errors import CommandLineError
     from primbench.primitives.describe import examples_text
-    from primbench.primitives.errors import PrimitiveError
     from primbench.primitives.knobs import parse_set_options
     from primbench.primitives.registry import build_dataset
 
     if count < 1 or start < 0:
-        raise PrimitiveError("-n must be at least 1 and --start at least 0")
+        raise CommandLineError("-n must be at least 1 and --start at least 0")
     dataset = build_dataset(preset, seed, parse_set_options(settings), template)
     if as_json:
         for record in dataset.records(split, count, start):

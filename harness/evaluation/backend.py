@@ -27,6 +27,7 @@ from lm_eval.models.utils_hf import pad_and_concat
 from tqdm import tqdm
 
 from primbench.harness.evaluation import BACKEND_NAME
+from primbench.harness.evaluation.models import check_model_source
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ class PrimbenchLM(HFLM):
     """`HFLM` whose loglikelihood runs the decoder once per batch and the output head at the scored rows only."""
 
     def __init__(self, *args, **kwargs):
+        pretrained = kwargs.get("pretrained", args[0] if args else None)
+        if isinstance(pretrained, str):  # lm-eval's CLI passes a name: refuse a missing or broken folder in one line
+            check_model_source(pretrained)
         super().__init__(*args, **kwargs)
         # decided by the first batch: True, or False for a model that rejects or ignores logits_to_keep=<mask>
         self.scores_positions_only = self.backend == "causal"
