@@ -27,7 +27,7 @@ from primbench.primitives.export import SUFFIXES, check_format, file_hashes, wri
 from primbench.primitives.registry import build_dataset, route_knobs
 
 PROGRESS_THRESHOLD = 20_000  # records; smaller runs finish too fast for a progress bar to help
-# Counts used when the user gives none; each is capped at what the split holds (PSM's test split has 19).
+# Counts used when the user gives none; each is capped at what the split holds (`PrimitiveDataset.capacity`).
 DEFAULT_COUNTS = {"train": 1000, "validation": 200, "test": 500}
 
 

@@ -20,11 +20,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from primbench.primitives.dataset import DEFAULT_SEED
 from primbench.primitives.errors import PrimitiveError
 
 DEFAULT_TEST_ITEMS = 500
 DEFAULT_TRAIN_ITEMS = 100
-DEFAULT_SEED = 0  # as `primbench generate`, so its folders and the generators agree
 COLUMNS = ("id", "preset", "split", "index", "prompt", "answer")
 
 

@@ -15,6 +15,14 @@ from collections.abc import Sequence
 
 from primbench.primitives.errors import PrimitiveError
 from primbench.tasks.data import DEFAULT_SEED, DEFAULT_TRAIN_ITEMS
+from primbench.tasks.registry import PAPER_GROUP
+
+# What every command scores when no task is named: the paper's suite.
+DEFAULT_TASKS = (PAPER_GROUP,)
+# Seed of lm-eval's few-shot draw from the train split (every command that scores with demonstrations).
+FEWSHOT_SEED = 1234
+# Chance is a property of the task, estimated on this many test items whatever the scoring limit.
+CHANCE_ITEMS = 500
 
 # The answer shapes a blind guesser can pick from the prompt: integers, or single words.
 NUMBER = re.compile(r"-?\d+")

@@ -16,7 +16,6 @@ from pathlib import Path
 from primbench.harness.errors import CommandLineError
 
 COLUMNS = ("model", "preset", "knob", "value", "accuracy", "stderr", "n", "chance")
-CHANCE_ITEMS = 500  # chance is a property of the task, estimated on this many items whatever --limit is
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +91,7 @@ def sweep(
     from primbench.harness.evaluation.models import check_model_source, load_causal_lm, load_tokenizer
     from primbench.primitives.registry import get_preset
     from primbench.tasks.registry import task_name
-    from primbench.tasks.selection import chance_level
+    from primbench.tasks.selection import CHANCE_ITEMS, chance_level
 
     get_preset(preset)
     points = grid_points(knobs)

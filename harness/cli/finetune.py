@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from primbench.harness.evaluation.finetune import FinetuneConfig
+from primbench.tasks.selection import DEFAULT_TASKS
 
 DEFAULTS = FinetuneConfig()  # the protocol's defaults live in one place: the dataclass
 
@@ -17,7 +18,7 @@ DEFAULTS = FinetuneConfig()  # the protocol's defaults live in one place: the da
     "--tasks",
     "task_names",
     multiple=True,
-    default=("reasoning_primitives",),
+    default=DEFAULT_TASKS,
     show_default=True,
     help="Tasks or groups to tune on and score (commas or repeats; globs like prim_variable_*).",
 )

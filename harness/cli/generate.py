@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import click
 
+from primbench.primitives.dataset import DEFAULT_SEED
+from primbench.primitives.writer import DEFAULT_COUNTS
+
 
 @click.command("generate")
 @click.argument("presets", nargs=-1)
 @click.option("--all", "all_presets", is_flag=True, help="Every preset (see `primbench list`).")
 @click.option("--paper", is_flag=True, help="The paper's suite: induction copying, variable assignment d0-d2, PSM.")
 @click.option("--out", required=True, type=click.Path(), help="Folder to write one folder per preset.")
-@click.option("--n-train", type=int, help="Train records [default: 1000, capped at what the split holds].")
-@click.option("--n-val", type=int, help="Validation records [default: 200, capped likewise].")
-@click.option("--n-test", type=int, help="Test records [default: 500, capped likewise].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed.")
+@click.option(
+    "--n-train", type=int, help=f"Train records [default: {DEFAULT_COUNTS['train']}, capped at what the split holds]."
+)
+@click.option(
+    "--n-val", type=int, help=f"Validation records [default: {DEFAULT_COUNTS['validation']}, capped likewise]."
+)
+@click.option("--n-test", type=int, help=f"Test records [default: {DEFAULT_COUNTS['test']}, capped likewise].")
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Dataset seed.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet", "hf"]), default="jsonl", show_default=True)
 @click.option(
     "--set",

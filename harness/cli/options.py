@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
+from primbench.tasks.selection import DEFAULT_TASKS
+
 TASKS = click.option(
     "--tasks",
     "-t",
     multiple=True,
-    default=("reasoning_primitives",),
+    default=DEFAULT_TASKS,
     show_default=True,
     help="Tasks or groups, repeated or comma-separated; globs work (prim_variable_*).",
 )

@@ -6,12 +6,14 @@ import json
 
 import click
 
+from primbench.primitives.dataset import DEFAULT_SEED, SPLITS
+
 
 @click.command("show")
 @click.argument("preset")
 @click.option("-n", "count", type=int, default=3, show_default=True, help="How many records.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed.")
-@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="train", show_default=True)
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Dataset seed.")
+@click.option("--split", type=click.Choice(SPLITS), default="train", show_default=True)
 @click.option("--start", type=int, default=0, show_default=True, help="Index of the first record shown.")
 @click.option("--set", "settings", multiple=True, metavar="KNOB=VALUE", help="Change a knob (repeatable).")
 @click.option("--template", type=click.Path(dir_okay=False), help="Your own jinja2 template for the prompt.")

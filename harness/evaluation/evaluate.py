@@ -26,10 +26,10 @@ from primbench.harness.evaluation.models import (
     load_tokenizer,
 )
 from primbench.harness.evaluation.prompt_fit import PromptFit
-from primbench.tasks.selection import check_each_task_once, resolve_task_names
+from primbench.tasks.registry import generation_budget
+from primbench.tasks.selection import DEFAULT_TASKS, check_each_task_once, resolve_task_names
+from primbench.tasks.selection import FEWSHOT_SEED as DEFAULT_SEED
 
-DEFAULT_TASKS = ("reasoning_primitives",)
-DEFAULT_SEED = 1234
 # transformers backends: ours (the default: the output head only at scored positions) and lm-eval's names for its own
 HF_MODEL_TYPES = (BACKEND_NAME, "hf", "hf-auto", "huggingface")
 # (metric, filter) that is the headline number of each scoring; lm-eval keys results as "metric,filter".
@@ -337,7 +337,7 @@ def _size_generation(tasks: dict, chat: bool = False) -> None:
     for task in tasks.values():
         if task.config.output_type == "generate_until":
             longest = max(len(answer) for split in task.dataset.values() for answer in split["answer"])
-            budget = longest + 2 + (CHAT_REPLY_TOKENS if chat else 0)
+            budget = generation_budget(longest) + (CHAT_REPLY_TOKENS if chat else 0)
             task.set_config(key="generation_kwargs", value={"max_gen_toks": budget}, update=True)
 
 

@@ -16,9 +16,8 @@ from primbench.harness.evaluation.finetune import FinetuneConfig, finetune
 from primbench.harness.evaluation.models import load_causal_lm
 from primbench.harness.reports.report import mean_accuracy
 from primbench.model_zoo.train import validation_loss
-from primbench.tasks.selection import chance_level, expand_tasks
+from primbench.tasks.selection import CHANCE_ITEMS, chance_level, expand_tasks
 
-CHANCE_ITEMS = 500
 # Numbers from model_zoo's summary.json that the tables report.
 TRAINING_KEYS = (
     "steps",
@@ -195,7 +194,9 @@ def _point(step: int, loss: float, scores: dict[str, dict]) -> dict:
 
 
 def _step_of(folder: Path) -> int:
-    return int(folder.name.removeprefix("step_"))
+    from primbench.model_zoo.checkpoint import checkpoint_step
+
+    return checkpoint_step(folder)
 
 
 def finetuned(loaded: LazyModel, tasks: list[str], config: FinetuneConfig, progress: bool) -> dict[str, dict]:
