@@ -55,7 +55,9 @@ class GrowthConfig:
 class DataConfig:
     """Where the text comes from and how it is cut into training sequences."""
 
-    corpus: str = "default"  # "default" (OFFLINE.md set), file/folder paths joined by ",", or hf:NAME[:CONFIG][@SPLIT]
+    corpus: str = (
+        "default"  # "default" (the docs/offline.md set), file/folder paths joined by ",", or hf:NAME[:CONFIG][@SPLIT]
+    )
     text_field: str = "text"  # the field holding the text in JSONL/Parquet/HF rows
     tokenizer: str = "train"  # train (a byte-level BPE of model.vocab_size) or a HF tokenizer folder / tokenizer.json
     prepare_workers: int = 0  # processes tokenising the corpus (0 = one per core, at most 8)

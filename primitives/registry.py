@@ -62,7 +62,7 @@ PRESETS: dict[str, Preset] = {
     name: preset for module in PRIMITIVES.values() for name, preset in presets_of(module).items()
 }
 
-# The primitives the paper evaluates (PAPER.md section 3): induction copying, variable assignment at depth 0-2 in
+# The primitives the paper evaluates (docs/paper.md section 3): induction copying, variable assignment at depth 0-2 in
 # both forms, and pre-school math.
 PAPER_SUITE: list[str] = [
     "induction_copy_words",

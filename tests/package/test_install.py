@@ -1,5 +1,6 @@
 """The project installs one import name, `primbench`; the folders' bare names belong to other PyPI projects."""
 
+import os
 import re
 import subprocess
 import sys
@@ -82,17 +83,38 @@ BARE_ROOM = re.compile(
 )
 
 
+def repository_files(endings: tuple[str, ...]) -> list[Path]:
+    """The project's files whose names end with one of `endings`, without hidden folders (.venv, .git) or caches."""
+    found = []
+    for folder, subfolders, names in os.walk(ROOT):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".") and name != "__pycache__"]
+        found += [Path(folder) / name for name in names if name.endswith(endings)]
+    return sorted(found)
+
+
 def test_no_test_script_or_doc_imports_a_room_by_its_bare_name():
     offenders = []
-    for path in sorted(ROOT.rglob("*")):
+    for path in repository_files((".py", ".md", ".sh", ".toml", "Makefile")):
         relative = path.relative_to(ROOT)
-        scanned = path.suffix in (".py", ".md", ".sh", ".toml") or path.name == "Makefile"
-        if not scanned or relative.parts[0].startswith(".") or path == Path(__file__).resolve():
+        if path == Path(__file__).resolve():
             continue
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if BARE_ROOM.search(line):
                 offenders.append(f"{relative}:{number}: {line.strip()}")
     assert offenders == [], "write primbench.<room>:\n" + "\n".join(offenders)
+
+
+def test_citations_point_at_documents_in_the_repository():
+    """The paper's facts and the offline set-up live in docs/; nothing cites a file a user does not have."""
+    cited, stale = set(), []
+    for path in repository_files((".py", ".md", ".yaml", ".toml", ".j2")):
+        relative = path.relative_to(ROOT)
+        text = path.read_text(encoding="utf-8")
+        cited |= set(re.findall(r"docs/[a-z_]+\.md", text))
+        stale += [f"{relative}: {name}" for name in re.findall(r"\b(?:PAPER|OFFLINE)\.md", text)]
+    assert stale == []
+    assert {"docs/paper.md", "docs/offline.md"} <= cited
+    assert all((ROOT / name).is_file() for name in cited), cited
 
 
 def test_the_bare_room_check_finds_each_form():
