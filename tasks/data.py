@@ -67,7 +67,7 @@ def knobs_for(preset: str, knobs: dict) -> dict:
 def _generated_rows(
     preset: str, n: int | None, n_train: int | None, seed: int, knob_items: tuple
 ) -> dict[str, tuple[dict, ...]]:
-    """Counts left as None take the default, cut to what a small knob space holds (PSM's test split: 19)."""
+    """Counts left as None take the default, cut to what a small knob space holds (`PrimitiveDataset.capacity`)."""
     from primbench.primitives.registry import build_dataset
 
     dataset = build_dataset(preset, seed, overrides=dict(knob_items) or None)

@@ -132,7 +132,8 @@ def training_mixture(presets: list[str], n_train: int, seed: int, data_seed: int
     """`n_train` train-split records spread evenly over `presets` (the first presets take the remainder).
 
     Each seed reads its own window of the train split, after the few-shot pool, so the runs see different
-    examples. A preset with few distinct problems (PSM has 65 train items) wraps around its split instead.
+    examples. A preset with fewer distinct train problems than that (PSM's small space; `capacity("train")`) wraps around
+    its split instead.
     """
     from primbench.primitives.registry import build_dataset
 

@@ -1,6 +1,6 @@
 """The work behind each stage of `primbench reproduce`, one model at a time.
 
-Kept apart from `reproduce.py` (which only sequences stages and keeps the state file) so that each measurement
+Kept apart from `pipeline.py` (which only sequences stages and keeps the state file) so that each measurement
 is a plain function of a model folder and settings, and each is easy to call on its own.
 """
 

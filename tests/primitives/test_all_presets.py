@@ -237,9 +237,10 @@ def test_paper_suite_and_unknown_names():
 
 def test_primitives_import_nothing_heavy_or_of_ours():
     code = (
-        "import sys, primitives.registry, primitives.export, primitives.writer, primitives.describe; "
-        "print(sorted(m for m in ('torch', 'lm_eval', 'transformers', 'datasets', 'pyarrow', 'harness', "
-        "'tasks', 'model_zoo') if m in sys.modules))"
+        "import sys, primbench.primitives.registry, primbench.primitives.export, primbench.primitives.writer, "
+        "primbench.primitives.describe; "
+        "print(sorted(m for m in ('torch', 'lm_eval', 'transformers', 'datasets', 'pyarrow', 'primbench.harness', "
+        "'primbench.tasks', 'primbench.model_zoo') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
