@@ -31,6 +31,11 @@ from primbench.primitives.writer import DEFAULT_COUNTS
 )
 @click.option("--template", type=click.Path(dir_okay=False), help="Your own jinja2 template for the prompts.")
 @click.option("--overwrite", is_flag=True, help="Replace preset folders already in --out.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse a count above what a split holds, instead of clipping it with a warning line.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary.")
 def command(
     presets: tuple[str, ...],
@@ -45,13 +50,15 @@ def command(
     settings: tuple[str, ...],
     template: str | None,
     overwrite: bool,
+    strict: bool,
     quiet: bool,
 ) -> None:
     """Write PRESETS (or --all, or --paper) to OUT/<preset>/.
 
     Each preset folder holds train/validation/test files, manifest.json (version, knobs, seed, counts, sha256
-    of each file) and a dataset card README.md. Counts you give are checked against what the knob space
-    holds before anything is written; a failed run leaves nothing behind.
+    of each file) and a dataset card README.md. A count above what a preset's knob space holds (PSM has few
+    problems) is clipped to it with one warning line per split, or refused with --strict, before anything is
+    written; a failed run leaves nothing behind.
 
     \b
     Examples:
@@ -71,7 +78,16 @@ def command(
     chosen = list(PRESETS) if all_presets else PAPER_SUITE if paper else list(presets)
     counts = {"train": n_train, "validation": n_val, "test": n_test}
     manifests = generate(
-        chosen, out, counts, seed, fmt, parse_set_options(settings), template, overwrite, progress=not quiet
+        chosen,
+        out,
+        counts,
+        seed,
+        fmt,
+        parse_set_options(settings),
+        template,
+        overwrite,
+        progress=not quiet,
+        strict=strict,
     )
     if not quiet:
         for manifest in manifests:
