@@ -100,12 +100,17 @@ def command(
     if out_dir is not None:
         write_json(result, out_dir / "finetune.json")
     width = max(len(task) for task in result["tasks"])
-    click.echo(f"{'task':<{width}}  mean    std     fit     per seed")
-    for task, cell in result["tasks"].items():
-        seeds = " ".join(f"{value:.3f}" for value in cell["per_seed"])
-        std = "  -  " if cell["std"] is None else f"{cell['std']:.3f}"
-        click.echo(f"{task:<{width}}  {cell['mean']:.3f}   {std}   {cell['fit']:.3f}   {seeds}")
-    click.echo(f"{'mean':<{width}}  {result['mean']:.3f}           {result['fit']:.3f}")
+    if seed_count > 1:
+        click.echo(f"{'task':<{width}}  mean    std     fit     per seed")
+        for task, cell in result["tasks"].items():
+            seeds = " ".join(f"{value:.3f}" for value in cell["per_seed"])
+            click.echo(f"{task:<{width}}  {cell['mean']:.3f}   {cell['std']:.3f}   {cell['fit']:.3f}   {seeds}")
+        click.echo(f"{'mean':<{width}}  {result['mean']:.3f}           {result['fit']:.3f}")
+    else:  # one seed has no spread to show
+        click.echo(f"{'task':<{width}}  accuracy  fit")
+        for task, cell in result["tasks"].items():
+            click.echo(f"{task:<{width}}  {cell['mean']:.3f}     {cell['fit']:.3f}")
+        click.echo(f"{'mean':<{width}}  {result['mean']:.3f}     {result['fit']:.3f}")
     click.echo("fit: accuracy of the tuned copies on their own training examples (1.000 = the mixture is fitted)")
     if out_dir is not None:
         click.echo(f"written: {out_dir / 'finetune.json'}")
