@@ -1,6 +1,7 @@
 """The one user-error path: every room's error is a `UserError`, and every entry point turns one into one line
 on stderr and exit status 2 with no traceback."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -53,16 +54,14 @@ def assert_one_line_exit_2(result: subprocess.CompletedProcess, message: str) ->
     assert not any(line.startswith("error: ") for line in lines[:-1])
 
 
+# Entry points that start in well under a second run as real `python -m` processes; the trainer's two (which
+# import torch, seconds each) run their `main` in this process. tests/model_zoo/test_lock.py runs
+# `python -m primbench.model_zoo.train` itself on a held lock.
 ENTRY_POINTS = {
     "lm-eval CLI, malformed --metadata": (
         ["primbench.harness.evaluation", "--model", "primbench-hf", "--model_args", "pretrained=X"]
         + ["--tasks", "T", "--metadata", "{bad"],
         "Invalid JSON: {bad",
-    ),
-    "train, unknown config": (["primbench.model_zoo.train", "--config", "tiny-midsa", "--out", "OUT"], "tiny-midsa"),
-    "prepare, negative size": (
-        ["primbench.model_zoo.prepare", "--config", "micro-baseline", "--set", "model.hidden_size=-3"],
-        "model.hidden_size must be positive, got -3",
     ),
     "primbench, flag error": (
         ["primbench.harness.cli", "generate", "arithmetic_psm", "--all", "--out", "OUT"],
@@ -76,6 +75,23 @@ def test_every_entry_point_reports_a_bad_argument_in_one_line(name, tmp_path):
     args, message = ENTRY_POINTS[name]
     result = run_module(*(str(tmp_path / "out") if arg == "OUT" else arg for arg in args))
     assert_one_line_exit_2(result, message)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "module, args, message",
+    [
+        ("train", ["--config", "tiny-midsa", "--out", "OUT"], "config file tiny-midsa does not exist"),
+        ("prepare", ["--config", "micro-baseline", "--set", "model.hidden_size=-3"], "must be positive, got -3"),
+    ],
+)
+def test_the_trainers_entry_points_report_a_bad_argument_in_one_line(module, args, message, tmp_path, capsys):
+    main = importlib.import_module(f"primbench.model_zoo.{module}").main
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path / "out") if arg == "OUT" else arg for arg in args])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
     assert not (tmp_path / "out").exists()
 
 
