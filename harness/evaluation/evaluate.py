@@ -308,6 +308,8 @@ def _language_model(model, tokenizer, batch_size, device, dtype, model_type, ext
     model = str(model)
     try:
         model_class = get_model(model_type)
+    except HarnessError:
+        raise  # importing primbench-hf refused this lm-eval (backend.check_overridden_method)
     except (KeyError, ValueError):
         from lm_eval.api.registry import model_registry
 

@@ -47,3 +47,17 @@ def test_a_changed_signature_fails_in_one_line_naming_the_range():
     assert "changed HFLM._loglikelihood_tokens to (self, requests, disable_tqdm, batch_size)" in message
     assert message.endswith(f"pip install 'lm-eval{supported_lm_eval()}'")
     assert ">=0.4.13" in message and "<0.5" in message
+
+
+def test_evaluate_passes_the_refusal_on(monkeypatch):
+    """A refused lm-eval must not be reported as an unknown --model-type (HarnessError is a ValueError)."""
+    from lm_eval.api import registry
+
+    from primbench.harness.evaluation.evaluate import _language_model
+
+    def refuse(name):
+        raise HarnessError("lm-eval 9.9 changed HFLM._loglikelihood_tokens to (self); install a supported lm-eval")
+
+    monkeypatch.setattr(registry, "get_model", refuse)
+    with pytest.raises(HarnessError, match="changed HFLM._loglikelihood_tokens"):
+        _language_model("folder", None, 8, "cpu", None, BACKEND_NAME, {})
