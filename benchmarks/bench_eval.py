@@ -9,8 +9,8 @@ All three score the very same lm-eval requests (built once: the loglikelihood ta
   (b) `primbench-hf`: what `primbench eval` runs, the output head only at the continuation positions;
   (c) floor: the decoder once per batch (`get_decoder()`), then the output head and log-softmax on the gathered
       continuation rows only, with no lm-eval around it (tokenisation is not timed here).
-Model load and task build are timed apart and excluded from the ratios. Models: SmolLM2-135M-Instruct (shared
-OFFLINE.md, fetched from PyPI and converted once into $PRIMBENCH_CACHE) and a randomly initialised model with
+Model load and task build are timed apart and excluded from the ratios. Models: SmolLM2-135M-Instruct
+(docs/offline.md, fetched from PyPI and converted once into $PRIMBENCH_CACHE) and a randomly initialised model with
 SmolLM2's body and a 262,144-token vocabulary (Gemma/Llama-3 size; no download), which shows what the stock
 backend's full logits cost. Last, SmolLM2 saved in bfloat16: `primbench eval`'s default (float32 on a CPU without
 native bfloat16) against `--dtype bfloat16` (as saved, emulated). Targets: b/c <= 1.3; a/b >= 3 at 262k.

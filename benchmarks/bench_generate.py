@@ -97,7 +97,7 @@ def stream_check(n: int, preset: str) -> None:
         with tempfile.TemporaryDirectory() as out:
             # VmHWM, not ru_maxrss: the latter keeps the high-water mark of the forked parent across exec.
             code = (
-                "import re, sys; from primitives.writer import generate; "
+                "import re, sys; from primbench.primitives.writer import generate; "
                 f"generate([{preset!r}], {out + '/d'!r}, {{'train': {count}, 'validation': 1, 'test': 1}}, "
                 "seed=0, progress=sys.stderr.isatty()); "
                 "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))"

@@ -1,13 +1,11 @@
-"""User errors: problems with the user's input that get one line and exit 2, never a traceback."""
+"""User errors of the harness: one line, exit status 2, never a traceback (`primbench.errors`)."""
+
+from primbench.errors import UserError
 
 
-class HarnessError(ValueError):
+class HarnessError(UserError):
     """Bad input to an evaluation, fine-tuning or reproduction command; the message names the fix."""
 
 
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """Every room's user-error class. Imported lazily so `primbench --help` stays fast."""
-    from primbench.model_zoo.errors import ConfigError
-    from primbench.primitives.errors import PrimitiveError
-
-    return (HarnessError, PrimitiveError, ConfigError)
+class CommandLineError(UserError):
+    """A command-line flag, or a combination of flags, that the command cannot run with."""

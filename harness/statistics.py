@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 Z_95 = 1.96  # two-sided 95% normal quantile, for "is this accuracy distinguishable from chance?"
-CHANCE_ITEMS = 500  # chance is a property of the task, estimated on this many test items whatever the limit
 PROTOCOLS = ("fewshot", "finetuned")  # the two ways a model's accuracy on a primitive is measured
 
 

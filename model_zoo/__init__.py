@@ -3,5 +3,5 @@
 
 Entry points: `model_zoo.config.load_config`, `model_zoo.train.train`, `python -m primbench.model_zoo.train`,
 `model_zoo.operators` (the growth methods), `model_zoo.growth` (`grow`, `grow_optimizer`, `GrowthCallback`).
-Imports nothing else of primbench's but `atomic`.
+Imports nothing else of primbench's but `primbench.atomic` and `primbench.errors`.
 """

@@ -60,6 +60,11 @@ def checkpoint_dir(out_dir: Path, step: int) -> Path:
     return out_dir / "checkpoints" / f"step_{step:07d}"
 
 
+def checkpoint_step(folder: Path) -> int:
+    """The step a `checkpoint_dir` folder holds, read from its name."""
+    return int(folder.name.removeprefix("step_"))
+
+
 def write_hf_folder(target: Path, save: Any) -> None:
     """Call `save(folder)` on a temporary sibling of `target`, then rename it into place (replacing an old one)."""
     with atomic_path(target, directory=True) as scratch:

@@ -60,7 +60,9 @@ class GrowthConfig:
 class DataConfig:
     """Where the text comes from and how it is cut into training sequences."""
 
-    corpus: str = "default"  # "default" (OFFLINE.md set), file/folder paths joined by ",", or hf:NAME[:CONFIG][@SPLIT]
+    corpus: str = (
+        "default"  # "default" (the docs/offline.md set), file/folder paths joined by ",", or hf:NAME[:CONFIG][@SPLIT]
+    )
     text_field: str = "text"  # the field holding the text in JSONL/Parquet/HF rows
     tokenizer: str = "train"  # train (a byte-level BPE of model.vocab_size) or a HF tokenizer folder / tokenizer.json
     prepare_workers: int = 0  # processes tokenising the corpus (0 = one per core, at most 8)
@@ -246,6 +248,17 @@ def _require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+# the model's sizes: each must be a positive whole number
+POSITIVE_MODEL_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+)
+
+
 def validate(config: TrainConfig) -> None:
     """Check every value and combination once; each message names the key to change."""
     m, g, d, o, r = config.model, config.growth, config.data, config.optim, config.run
@@ -260,6 +273,9 @@ def validate(config: TrainConfig) -> None:
     )
     _require(g.new_layer_optimizer_state in ("copy", "zero"), "growth.new_layer_optimizer_state must be copy or zero")
     _require(g.block_size >= 1 and g.stages >= 1, "growth.block_size and growth.stages must be at least 1")
+    for size in POSITIVE_MODEL_FIELDS:  # before the divisibility checks, whose messages assume positive sizes
+        value = getattr(m, size)
+        _require(value > 0, f"model.{size} must be positive, got {value}")
     _require(
         m.num_hidden_layers == g.stages * g.block_size,
         f"model.num_hidden_layers ({m.num_hidden_layers}) must equal growth.stages x growth.block_size "

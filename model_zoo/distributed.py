@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 
 from primbench.model_zoo.config import TrainConfig
-from primbench.model_zoo.errors import ConfigError
+from primbench.model_zoo.errors import CollectiveTimeout, ConfigError
 from primbench.model_zoo.surgery import decoder_layers
 
 
@@ -156,7 +156,3 @@ def timeouts_explained(runtime: Runtime):
             f"rank {runtime.rank} waited more than run.timeout_s ({runtime.timeout_s} s) for the other ranks; "
             f"one of them died or stalled (see its log), or raise run.timeout_s for slow steps"
         ) from None
-
-
-class CollectiveTimeout(ConfigError):
-    """A rank waited too long in a collective; reported as one line like a user error (exit status 2)."""

@@ -14,7 +14,7 @@ import time
 import warnings
 from pathlib import Path
 
-from primbench.model_zoo.errors import ConfigError
+from primbench.model_zoo.errors import RunLocked
 
 LOCK_FILE = "train.lock"
 
@@ -55,7 +55,7 @@ class RunLock:
                 json.dump(me, file)
             self.held = True
             return
-        raise ConfigError(f"could not take the lock {self.path}; another trainer took it first, pick a new --out")
+        raise RunLocked(f"could not take the lock {self.path}; another trainer took it first, pick a new --out")
 
     def _clear_if_stale(self) -> None:
         try:
@@ -64,12 +64,12 @@ class RunLock:
         except (OSError, ValueError, KeyError, TypeError):
             holder, host, pid = {}, None, None  # unreadable: a writer died between create and write
         if host == socket.gethostname() and pid is not None and _alive(pid):
-            raise ConfigError(
+            raise RunLocked(
                 f"{self.path.parent} is being written by another trainer (host {host}, pid {pid}, since "
                 f"{holder.get('since', '?')}); wait for it or stop it, or train into a new --out"
             )
         if host not in (None, socket.gethostname()):
-            raise ConfigError(
+            raise RunLocked(
                 f"{self.path.parent} is locked by a trainer on host {host} (pid {pid}); if it is no longer "
                 f"running, delete {self.path} and start again"
             )

@@ -25,7 +25,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +34,10 @@ from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from primbench.atomic import KILL_ENV, atomic_path, remove_leftovers, write_json
+from primbench.errors import exit_on_user_error
 from primbench.model_zoo import corpus
 from primbench.model_zoo.config import TrainConfig, load_config
 from primbench.model_zoo.corpus import Unit, cache_root
-from primbench.model_zoo.errors import ConfigError
 
 FORMAT_VERSION = 2
 UNIT_BYTES = 32 * 2**20  # text per work unit; a worker holds about one unit's text and tokens
@@ -300,11 +299,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", required=True, help="YAML file or shipped name such as tiny-midas")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-    try:
+    with exit_on_user_error():
         print(prepare_shards(load_config(args.config, args.overrides)))
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

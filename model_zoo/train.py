@@ -30,10 +30,11 @@ import transformers
 from tqdm.auto import tqdm
 
 from primbench.atomic import remove_leftovers, write_text
+from primbench.errors import exit_on_user_error
 from primbench.model_zoo import checkpoint, distributed
 from primbench.model_zoo.config import TrainConfig, load_config
 from primbench.model_zoo.data import prepare_data, train_batch, val_batches, with_tokenizer_vocab
-from primbench.model_zoo.errors import ConfigError
+from primbench.model_zoo.errors import ConfigError, RunLocked
 from primbench.model_zoo.flops import flops_per_token, peak_flops
 from primbench.model_zoo.growth import grow, grow_optimizer_state, layer_prefix
 from primbench.model_zoo.lock import RunLock
@@ -393,11 +394,11 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False, progre
         if runtime.is_main:  # one lock per run: the first rank holds it for all ranks
             try:
                 lock.acquire()
-            except ConfigError as error:
+            except RunLocked as error:
                 refusal = str(error)
         refusal = distributed.main_value(refusal, runtime)  # every rank stops, none waits for the others
         if refusal:
-            raise ConfigError(refusal)
+            raise RunLocked(refusal)
         with distributed.timeouts_explained(runtime):
             return Trainer(config, Path(out_dir), runtime, resume, progress).fit(progress)
     finally:
@@ -415,11 +416,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in --out")
     args = parser.parse_args(argv)
-    try:
+    with exit_on_user_error():  # the same contract as `primbench train`: one line, exit status 2
         summary = train(load_config(args.config, args.overrides), args.out, resume=args.resume)
-    except ConfigError as error:  # same contract as `primbench train`: one line, exit status 2
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
 

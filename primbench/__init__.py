@@ -2,11 +2,12 @@
 
 The repository's top-level folders install as the rooms of this one package:
 
-    primbench.primitives   seeded generators, solvers, exports (imports nothing else of ours)
+    primbench.primitives   seeded generators, solvers, exports (imports only primbench.atomic and .errors)
     primbench.tasks        the lm-eval task registry built on the primitives
-    primbench.model_zoo    the baseline / GradStack / MIDAS trainer (imports nothing else of ours)
+    primbench.model_zoo    the baseline / GradStack / MIDAS trainer (imports only primbench.atomic and .errors)
     primbench.harness      evaluation, fine-tuning, analysis, reproduction, reports and the `primbench` CLI
     primbench.atomic       the one way every room writes files (a leaf: imports nothing of ours)
+    primbench.errors       UserError, the base of every room's user errors, and the one exit-2 wrapper (a leaf)
 """
 
 from importlib import metadata

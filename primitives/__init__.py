@@ -5,7 +5,8 @@
     record = dataset.record("test", 0)
     assert primitives.solve(record) == record["answer"]
 
-This package imports nothing else of primbench, and neither torch nor lm-eval.
+This package imports nothing of primbench's but `primbench.atomic` and `primbench.errors`, and neither torch nor
+lm-eval.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from primbench.primitives.entropy import Entropy
 from primbench.primitives.errors import PrimitiveError
 
 SPLITS = ("train", "validation", "test")
+DEFAULT_SEED = 0  # the dataset seed when none is given: `primbench show`, `generate` and the lm-eval tasks
 # Shares of the problem-hash space. Even-ish shares bound the redraws an item needs (at most 4 on average); small
 # spaces, where an item is a cached lookup and not a redraw, give test half of the range instead.
 SPLIT_SHARES = {"train": 0.5, "validation": 0.25, "test": 0.25}

@@ -14,12 +14,24 @@ from types import ModuleType
 from typing import Any
 
 from primbench.primitives import arithmetic, induction_copy, variable_assignment
+from primbench.primitives.contract import Primitive, contract_problems
 from primbench.primitives.dataset import PrimitiveDataset
 from primbench.primitives.errors import PrimitiveError
 from primbench.primitives.knobs import apply_overrides, did_you_mean, knob_specs
 
-PRIMITIVES: dict[str, ModuleType] = {
-    module.NAME: module for module in (induction_copy, variable_assignment, arithmetic)
+
+def checked_primitive(module: ModuleType) -> Primitive:
+    """`module`, once it provides every name of the primitive contract (`contract.Primitive`) with its parameters."""
+    problems = contract_problems(module)
+    if problems:
+        raise TypeError(
+            f"primitive module {module.__name__} breaks the contract in primitives/contract.py: " + "; ".join(problems)
+        )
+    return module
+
+
+PRIMITIVES: dict[str, Primitive] = {
+    module.NAME: checked_primitive(module) for module in (induction_copy, variable_assignment, arithmetic)
 }
 
 
@@ -38,13 +50,19 @@ class Preset:
         return dataclasses.replace(PRIMITIVES[self.primitive].Config(), **self.knobs)
 
 
+def presets_of(module: Primitive) -> dict[str, Preset]:
+    """The presets a primitive module declares, by full name `<primitive>_<variant>`."""
+    return {
+        f"{module.NAME}_{variant}": Preset(f"{module.NAME}_{variant}", module.NAME, variant, dict(knobs), description)
+        for variant, (description, knobs) in module.PRESETS.items()
+    }
+
+
 PRESETS: dict[str, Preset] = {
-    f"{name}_{variant}": Preset(f"{name}_{variant}", name, variant, dict(knobs), description)
-    for name, module in PRIMITIVES.items()
-    for variant, (description, knobs) in module.PRESETS.items()
+    name: preset for module in PRIMITIVES.values() for name, preset in presets_of(module).items()
 }
 
-# The primitives the paper evaluates (PAPER.md section 3): induction copying, variable assignment at depth 0-2 in
+# The primitives the paper evaluates (docs/paper.md section 3): induction copying, variable assignment at depth 0-2 in
 # both forms, and pre-school math.
 PAPER_SUITE: list[str] = [
     "induction_copy_words",

@@ -3,7 +3,7 @@
 Depth 0 asks for a variable assigned a number (`a=1, b=2, b=?` -> 2); depth 1 asks for an alias of one
 (`c=a, c=?`), depth 2 for an alias of an alias. `chains` chains of that depth are written (one is queried, the
 rest are same-depth distractors), plus `distractor_chains` shorter ones. Base values are distinct, so chance is
-1/chains. The math and code forms follow PAPER.md section 3; `--set form=compact` writes the one-line form of its
+1/chains. The math and code forms follow docs/paper.md section 3; `--set form=compact` writes the one-line form of its
 examples (`a=1, b=2, c=a, c=?`) with no header. For short contexts: a 5-shot depth-1 prompt is about 380 tokens in
 the math form, 290 compact, 190 compact with `--set chains=3` (estimated as words, punctuation and newlines).
 
@@ -30,7 +30,7 @@ VARIABLE_NAMES = string.ascii_lowercase
 class Config:
     form: str = knob(
         "math",
-        "surface form: math and code follow PAPER.md section 3; compact is the one-line "
+        "surface form: math and code follow docs/paper.md section 3; compact is the one-line "
         "form of its examples (a=1, b=a, b=?)",
         choices=("math", "code", "compact"),
     )

@@ -16,6 +16,7 @@ import json
 import os
 import shlex
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from primbench.primitives.export import SUFFIXES, check_format, file_hashes, wri
 from primbench.primitives.registry import build_dataset, route_knobs
 
 PROGRESS_THRESHOLD = 20_000  # records; smaller runs finish too fast for a progress bar to help
-# Counts used when the user gives none; each is capped at what the split holds (PSM's test split has 19).
+# Counts used when the user gives none; each is capped at what the split holds (`PrimitiveDataset.capacity`).
 DEFAULT_COUNTS = {"train": 1000, "validation": 200, "test": 500}
 
 
@@ -182,16 +183,24 @@ def write_preset(
     return manifest
 
 
-def resolve_counts(dataset: PrimitiveDataset, counts: dict[str, int | None]) -> dict[str, int]:
-    """Counts the user gave are checked against capacity; missing ones are the defaults capped at capacity."""
+def resolve_counts(dataset: PrimitiveDataset, counts: dict[str, int | None], strict: bool = False) -> dict[str, int]:
+    """Missing counts are the defaults capped at capacity. A given count above capacity is clipped to it with one
+    warning line on stderr per split (a suite such as --paper mixes spaces of very different sizes), or with
+    `strict` refused by a PrimitiveError that gives the numbers."""
     resolved = {}
     for split in SPLITS:
-        wanted = counts.get(split)
+        wanted, capacity = counts.get(split), dataset.capacity(split)
         if wanted is None:
-            capacity = dataset.capacity(split)
             wanted = DEFAULT_COUNTS[split] if capacity is None else min(DEFAULT_COUNTS[split], capacity)
         elif wanted < 1:
             raise PrimitiveError(f"--n-{'val' if split == 'validation' else split} must be at least 1, not {wanted}")
+        elif capacity is not None and wanted > capacity and not strict:
+            print(
+                f"warning: {dataset.preset.name}: its {split} split holds {capacity} distinct problems, so it gets "
+                f"{capacity} records, not {wanted} (--strict refuses instead)",
+                file=sys.stderr,
+            )
+            wanted = capacity
         resolved[split] = wanted
     dataset.check_counts(resolved)
     return resolved
@@ -207,13 +216,16 @@ def generate(
     template: str | Path | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    strict: bool = False,
 ) -> list[dict]:
-    """Write each preset to `out/<preset>/`; returns the manifests. Raises PrimitiveError before writing anything."""
+    """Write each preset to `out/<preset>/`; returns the manifests. Raises PrimitiveError before writing anything.
+
+    A count above what a split holds is clipped to it with a warning line, or refused when `strict`."""
     check_format(fmt)
     if not presets:
         raise PrimitiveError("no presets given; name some (see `primbench list`) or pass --all")
     datasets = build_datasets(list(dict.fromkeys(presets)), seed, overrides, template)
-    plan = [(dataset, resolve_counts(dataset, counts or {})) for dataset in datasets]
+    plan = [(dataset, resolve_counts(dataset, counts or {}, strict)) for dataset in datasets]
     out = Path(out)
     created = _prepare_output(out, overwrite)
     staging = Path(tempfile.mkdtemp(prefix=".primbench-generate-", dir=out))

@@ -20,11 +20,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from primbench.primitives.dataset import DEFAULT_SEED
 from primbench.primitives.errors import PrimitiveError
 
 DEFAULT_TEST_ITEMS = 500
 DEFAULT_TRAIN_ITEMS = 100
-DEFAULT_SEED = 0  # as `primbench generate`, so its folders and the generators agree
 COLUMNS = ("id", "preset", "split", "index", "prompt", "answer")
 
 
@@ -67,7 +67,7 @@ def knobs_for(preset: str, knobs: dict) -> dict:
 def _generated_rows(
     preset: str, n: int | None, n_train: int | None, seed: int, knob_items: tuple
 ) -> dict[str, tuple[dict, ...]]:
-    """Counts left as None take the default, cut to what a small knob space holds (PSM's test split: 19)."""
+    """Counts left as None take the default, cut to what a small knob space holds (`PrimitiveDataset.capacity`)."""
     from primbench.primitives.registry import build_dataset
 
     dataset = build_dataset(preset, seed, overrides=dict(knob_items) or None)

@@ -29,8 +29,7 @@ GENERATION_GROUP_VERSION = 1.1
 REVISED_PRESETS = frozenset({"arithmetic_psm", "arithmetic_negatives"})
 PAPER_GROUP = "reasoning_primitives"
 HEADER = "# Written by `python -m primbench.tasks.registry` from primbench.primitives.registry; edit that module, not this file.\n"
-# Longest answers are measured on this many items per split; max_gen_toks leaves room for the delimiter space
-# and the stop newline (a character bound, so any tokenizer fits: an ASCII token holds at least one character).
+# Longest answers are measured on this many items per split (`generation_budget` turns them into max_gen_toks).
 ANSWER_SAMPLE = 500
 
 
@@ -76,7 +75,13 @@ def max_gen_toks(preset: str) -> int:
         capacity = dataset.capacity(split)
         count = ANSWER_SAMPLE if capacity is None else min(ANSWER_SAMPLE, capacity)
         longest = max([longest, *(len(record["answer"]) for record in dataset.records(split, count))])
-    return longest + 2
+    return generation_budget(longest)
+
+
+def generation_budget(longest_answer: int) -> int:
+    """`max_gen_toks` for answers of at most `longest_answer` characters: room for the delimiter space and the
+    stop newline too (a character bound, so any tokenizer fits: an ASCII token holds at least one character)."""
+    return longest_answer + 2
 
 
 def render() -> dict[Path, str]:

@@ -15,6 +15,14 @@ from collections.abc import Sequence
 
 from primbench.primitives.errors import PrimitiveError
 from primbench.tasks.data import DEFAULT_SEED, DEFAULT_TRAIN_ITEMS
+from primbench.tasks.registry import PAPER_GROUP
+
+# What every command scores when no task is named: the paper's suite.
+DEFAULT_TASKS = (PAPER_GROUP,)
+# Seed of lm-eval's few-shot draw from the train split (every command that scores with demonstrations).
+FEWSHOT_SEED = 1234
+# Chance is a property of the task, estimated on this many test items whatever the scoring limit.
+CHANCE_ITEMS = 500
 
 # The answer shapes a blind guesser can pick from the prompt: integers, or single words.
 NUMBER = re.compile(r"-?\d+")
@@ -124,7 +132,8 @@ def training_mixture(presets: list[str], n_train: int, seed: int, data_seed: int
     """`n_train` train-split records spread evenly over `presets` (the first presets take the remainder).
 
     Each seed reads its own window of the train split, after the few-shot pool, so the runs see different
-    examples. A preset with few distinct problems (PSM has 65 train items) wraps around its split instead.
+    examples. A preset with fewer distinct train problems than that (PSM's small space; `capacity("train")`) wraps around
+    its split instead.
     """
     from primbench.primitives.registry import build_dataset
 

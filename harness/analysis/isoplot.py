@@ -20,6 +20,7 @@ from pathlib import Path
 
 from primbench.harness.errors import HarnessError
 from primbench.harness.statistics import mean_accuracy
+from primbench.tasks.selection import DEFAULT_TASKS
 
 COLUMNS = ("run", "checkpoint", "bits_per_byte", "task", "accuracy", "n")
 
@@ -131,7 +132,7 @@ def measure_checkpoints(
 def isoplot(
     runs: Sequence[str | Path],
     text_file: str | Path,
-    tasks: Sequence[str] = ("reasoning_primitives",),
+    tasks: Sequence[str] = DEFAULT_TASKS,
     shots: int = 5,
     limit: int | None = None,
     window: int | None = None,

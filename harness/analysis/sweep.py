@@ -13,8 +13,7 @@ import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
-from primbench.harness.statistics import CHANCE_ITEMS
-from primbench.primitives.errors import PrimitiveError
+from primbench.harness.errors import CommandLineError
 
 COLUMNS = ("model", "preset", "knob", "value", "accuracy", "stderr", "n", "chance")
 
@@ -44,12 +43,12 @@ def parse_knob_options(items: Sequence[str]) -> dict[str, list[str]]:
         name, sep, text = item.partition("=")
         name, values = name.strip(), [value.strip() for value in text.split(",") if value.strip()]
         if not sep or not name or not values:
-            raise PrimitiveError(f"malformed --knob {item!r}; write it as NAME=V1,V2,..., e.g. --knob depth=0,1,2")
+            raise CommandLineError(f"malformed --knob {item!r}; write it as NAME=V1,V2,..., e.g. --knob depth=0,1,2")
         if name in knobs:
-            raise PrimitiveError(f"--knob {name} is given twice; list all of its values in one --knob")
+            raise CommandLineError(f"--knob {name} is given twice; list all of its values in one --knob")
         knobs[name] = values
     if not knobs:
-        raise PrimitiveError("no --knob given; e.g. --knob depth=0,1,2,3,4")
+        raise CommandLineError("no --knob given; e.g. --knob depth=0,1,2,3,4")
     return knobs
 
 
@@ -92,7 +91,7 @@ def sweep(
     from primbench.harness.evaluation.models import check_model_source, load_causal_lm, load_tokenizer
     from primbench.primitives.registry import get_preset
     from primbench.tasks.registry import task_name
-    from primbench.tasks.selection import chance_level
+    from primbench.tasks.selection import CHANCE_ITEMS, chance_level
 
     get_preset(preset)
     points = grid_points(knobs)

@@ -1,8 +1,8 @@
 """The `primbench` command group.
 
 Subcommands live one per module in `harness/cli/` and are imported only when invoked, so that
-`primbench --help` answers instantly without importing torch or lm-eval. User errors from any room
-(`HarnessError`, `PrimitiveError`, `ConfigError`) become one line on stderr and exit status 2.
+`primbench --help` answers instantly without importing torch or lm-eval. User errors from any room (every
+`primbench.errors.UserError`) become one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import importlib
 import os
 
 import click
+
+from primbench.errors import exit_on_user_error
 
 # name -> (module under primbench.harness.cli, one-line summary shown by `primbench --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -48,15 +50,8 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
 
     def invoke(self, ctx: click.Context):
-        try:
+        with exit_on_user_error():
             return super().invoke(ctx)
-        except Exception as error:  # noqa: BLE001 - only user errors are turned into one line
-            from primbench.harness.errors import user_error_types
-
-            if isinstance(error, user_error_types()):
-                click.echo(f"error: {error}", err=True)
-                ctx.exit(2)
-            raise
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -9,6 +9,7 @@ import click
 
 from primbench.harness.cli import options
 from primbench.harness.errors import HarnessError
+from primbench.tasks.selection import FEWSHOT_SEED
 
 
 def _batch_size(value: str) -> int | str:
@@ -56,7 +57,7 @@ def _metadata(text: str | None) -> dict | None:
     default=None,
     help="Data options: n, n_train, seed, knobs, data (a `primbench generate` folder); JSON or k=v,k=v.",
 )
-@click.option("--seed", default=1234, show_default=True, type=int, help="Seed of the few-shot draw.")
+@click.option("--seed", default=FEWSHOT_SEED, show_default=True, type=int, help="Seed of the few-shot draw.")
 @click.option(
     "--apply-chat-template",
     is_flag=True,

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from primbench.harness.evaluation.finetune import FinetuneConfig
+from primbench.tasks.selection import DEFAULT_TASKS
 
 DEFAULTS = FinetuneConfig()  # the protocol's defaults live in one place: the dataclass
 
@@ -17,7 +18,7 @@ DEFAULTS = FinetuneConfig()  # the protocol's defaults live in one place: the da
     "--tasks",
     "task_names",
     multiple=True,
-    default=("reasoning_primitives",),
+    default=DEFAULT_TASKS,
     show_default=True,
     help="Tasks or groups to tune on and score (commas or repeats; globs like prim_variable_*).",
 )
@@ -104,12 +105,17 @@ def command(
         for name in ("finetune.json", PROGRESS_FILE):  # what a killed run may have left
             remove_leftovers(out_dir, name)
     width = max(len(task) for task in result["tasks"])
-    click.echo(f"{'task':<{width}}  mean    std     fit     per seed")
-    for task, cell in result["tasks"].items():
-        seeds = " ".join(f"{value:.3f}" for value in cell["per_seed"])
-        std = "  -  " if cell["std"] is None else f"{cell['std']:.3f}"
-        click.echo(f"{task:<{width}}  {cell['mean']:.3f}   {std}   {cell['fit']:.3f}   {seeds}")
-    click.echo(f"{'mean':<{width}}  {result['mean']:.3f}           {result['fit']:.3f}")
+    if seed_count > 1:
+        click.echo(f"{'task':<{width}}  mean    std     fit     per seed")
+        for task, cell in result["tasks"].items():
+            seeds = " ".join(f"{value:.3f}" for value in cell["per_seed"])
+            click.echo(f"{task:<{width}}  {cell['mean']:.3f}   {cell['std']:.3f}   {cell['fit']:.3f}   {seeds}")
+        click.echo(f"{'mean':<{width}}  {result['mean']:.3f}           {result['fit']:.3f}")
+    else:  # one seed has no spread to show
+        click.echo(f"{'task':<{width}}  accuracy  fit")
+        for task, cell in result["tasks"].items():
+            click.echo(f"{task:<{width}}  {cell['mean']:.3f}     {cell['fit']:.3f}")
+        click.echo(f"{'mean':<{width}}  {result['mean']:.3f}     {result['fit']:.3f}")
     click.echo("fit: accuracy of the tuned copies on their own training examples (1.000 = the mixture is fitted)")
     if out_dir is not None:
         click.echo(f"written: {out_dir / 'finetune.json'}")

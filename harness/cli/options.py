@@ -6,12 +6,13 @@ import click
 
 from primbench.model_zoo.config import METHODS
 from primbench.model_zoo.operators import methods
+from primbench.tasks.selection import DEFAULT_TASKS
 
 TASKS = click.option(
     "--tasks",
     "-t",
     multiple=True,
-    default=("reasoning_primitives",),
+    default=DEFAULT_TASKS,
     show_default=True,
     help="Tasks or groups, repeated or comma-separated; globs work (prim_variable_*).",
 )

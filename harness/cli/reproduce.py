@@ -43,7 +43,7 @@ from primbench.harness.reproduce.presets import PRESETS
     default=1,
     show_default=True,
     type=int,
-    help="Pretrain each method under this many seeds (run.seed and the next ones); the table then gives 95%% "
+    help="Pretrain each method under this many seeds (run.seed and the next ones); the table then gives 95% "
     "intervals over seeds and items. A larger count in a finished folder only adds the missing seeds.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars for training and fine-tuning (lm-eval keeps its own).")

@@ -6,12 +6,14 @@ import json
 
 import click
 
+from primbench.primitives.dataset import DEFAULT_SEED, SPLITS
+
 
 @click.command("show")
 @click.argument("preset")
 @click.option("-n", "count", type=int, default=3, show_default=True, help="How many records.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed.")
-@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="train", show_default=True)
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Dataset seed.")
+@click.option("--split", type=click.Choice(SPLITS), default="train", show_default=True)
 @click.option("--start", type=int, default=0, show_default=True, help="Index of the first record shown.")
 @click.option("--set", "settings", multiple=True, metavar="KNOB=VALUE", help="Change a knob (repeatable).")
 @click.option("--template", type=click.Path(dir_okay=False), help="Your own jinja2 template for the prompt.")
@@ -35,13 +37,13 @@ def command(
       primbench show arithmetic_psm --split test --seed 7 --json
       primbench show induction_copy_words --template my_prompt.j2
     """
+    from primbench.harness.errors import CommandLineError
     from primbench.primitives.describe import examples_text
-    from primbench.primitives.errors import PrimitiveError
     from primbench.primitives.knobs import parse_set_options
     from primbench.primitives.registry import build_dataset
 
     if count < 1 or start < 0:
-        raise PrimitiveError("-n must be at least 1 and --start at least 0")
+        raise CommandLineError("-n must be at least 1 and --start at least 0")
     dataset = build_dataset(preset, seed, parse_set_options(settings), template)
     if as_json:
         for record in dataset.records(split, count, start):

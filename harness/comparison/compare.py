@@ -21,6 +21,7 @@ from primbench.harness.comparison.runs import Run, apply_flops, discover, read_f
 from primbench.harness.errors import HarnessError
 from primbench.harness.evaluation.finetune import FinetuneConfig
 from primbench.harness.statistics import mean_accuracy
+from primbench.tasks.selection import DEFAULT_TASKS
 
 RESULTS_FILE = "results.json"
 
@@ -29,7 +30,7 @@ RESULTS_FILE = "results.json"
 class CompareSettings:
     """What is scored: tasks, the few-shot protocol, and the fine-tuned one (None: not run)."""
 
-    tasks: tuple[str, ...] = ("reasoning_primitives",)
+    tasks: tuple[str, ...] = DEFAULT_TASKS
     shots: int = 5
     limit: int | None = None
     finetune: FinetuneConfig | None = None

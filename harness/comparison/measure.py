@@ -13,8 +13,7 @@ from primbench.harness.analysis.similarity import block_similarity
 from primbench.harness.evaluation.evaluate import score_tasks
 from primbench.harness.evaluation.finetune import FinetuneConfig, finetune
 from primbench.harness.evaluation.models import load_causal_lm
-from primbench.harness.statistics import CHANCE_ITEMS
-from primbench.tasks.selection import chance_level, expand_tasks
+from primbench.tasks.selection import CHANCE_ITEMS, chance_level, expand_tasks
 
 
 def task_table(requested: tuple[str, ...]) -> dict[str, dict]:

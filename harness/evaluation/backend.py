@@ -16,7 +16,10 @@ whatever follows it (Gemma's final soft-capping, tied embeddings), and the log-s
 
 from __future__ import annotations
 
+import inspect
 import logging
+import re
+from importlib import metadata
 
 import torch
 import torch.nn.functional as F
@@ -26,11 +29,40 @@ from lm_eval.models.utils import Collator
 from lm_eval.models.utils_hf import pad_and_concat
 from tqdm import tqdm
 
+from primbench.harness.errors import HarnessError
 from primbench.harness.evaluation import BACKEND_NAME
+from primbench.harness.evaluation.models import check_model_source
 
 logger = logging.getLogger(__name__)
 
 Request = tuple[tuple[str, str], list[int], list[int]]  # (strings for the cache, context tokens, continuation)
+# The parameters of the private HFLM method overridden below, as lm-eval 0.4.13 defines them.
+OVERRIDDEN_PARAMETERS = ("self", "requests", "disable_tqdm", "override_bs")
+
+
+def supported_lm_eval() -> str:
+    """The lm-eval version range primbench declares (pyproject.toml, read back from the installed metadata)."""
+    for requirement in metadata.requires("primbench") or ():
+        name, spec = re.match(r"\s*([A-Za-z0-9_.-]+)\s*([^;]*)", requirement).groups()
+        if name.lower().replace("_", "-") == "lm-eval":
+            return spec.strip()
+    return ""  # pragma: no cover - an install without metadata; the check below still names the method
+
+
+def check_overridden_method(method=HFLM._loglikelihood_tokens) -> None:
+    """Refuse, in one line naming the supported range, an lm-eval whose HFLM method we override has changed shape.
+
+    A silent mismatch would score with arguments the stock method no longer passes, or skip ones it now does."""
+    found = tuple(inspect.signature(method).parameters)
+    if found != OVERRIDDEN_PARAMETERS:
+        supported = supported_lm_eval()
+        raise HarnessError(
+            f"lm-eval {metadata.version('lm-eval')} changed HFLM._loglikelihood_tokens to ({', '.join(found)}), "
+            f"which the primbench-hf backend overrides; install a supported lm-eval: pip install 'lm-eval{supported}'"
+        )
+
+
+check_overridden_method()
 
 
 @register_model(BACKEND_NAME)
@@ -38,6 +70,9 @@ class PrimbenchLM(HFLM):
     """`HFLM` whose loglikelihood runs the decoder once per batch and the output head at the scored rows only."""
 
     def __init__(self, *args, **kwargs):
+        pretrained = kwargs.get("pretrained", args[0] if args else None)
+        if isinstance(pretrained, str):  # lm-eval's CLI passes a name: refuse a missing or broken folder in one line
+            check_model_source(pretrained)
         super().__init__(*args, **kwargs)
         # decided by the first batch: True, or False for a model that rejects or ignores logits_to_keep=<mask>
         self.scores_positions_only = self.backend == "causal"

@@ -26,10 +26,10 @@ from primbench.harness.evaluation.models import (
     load_tokenizer,
 )
 from primbench.harness.evaluation.prompt_fit import PromptFit
-from primbench.tasks.selection import check_each_task_once, resolve_task_names
+from primbench.tasks.registry import generation_budget
+from primbench.tasks.selection import DEFAULT_TASKS, check_each_task_once, resolve_task_names
+from primbench.tasks.selection import FEWSHOT_SEED as DEFAULT_SEED
 
-DEFAULT_TASKS = ("reasoning_primitives",)
-DEFAULT_SEED = 1234
 # transformers backends: ours (the default: the output head only at scored positions) and lm-eval's names for its own
 HF_MODEL_TYPES = (BACKEND_NAME, "hf", "hf-auto", "huggingface")
 # (metric, filter) that is the headline number of each scoring; lm-eval keys results as "metric,filter".
@@ -171,9 +171,13 @@ def evaluate(
         loaded = manager.load(names)
         _check_fewshot_pools(loaded["tasks"], shots)
         _size_generation(loaded["tasks"], chat=apply_chat_template)
+        extra = _model_arguments(model_args)
+        if isinstance(model, (str, Path)) and model_type in HF_MODEL_TYPES:
+            # read once (a 262k-vocabulary tokenizer.json takes seconds): the chat check and the backend share it
+            tokenizer = load_tokenizer(str(model), bool(extra.get("trust_remote_code", False)))
         if apply_chat_template:
-            _check_chat_template(model, tokenizer, model_type)
-        lm = _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args)
+            _check_chat_template(model, tokenizer)
+        lm = _language_model(model, tokenizer, batch_size, device, dtype, model_type, extra)
         top_level = [loaded["groups"][name] if name in loaded["groups"] else loaded["tasks"][name] for name in names]
         # samples are always logged: they hold the per-item scores (`item_scores`); dropped below unless asked for
         with quiet_git_probe(), PromptFit(lm, shots, allow_truncation).watching() as fit:
@@ -230,10 +234,8 @@ def quiet_loggers(quiet: bool):
             logger.setLevel(level)
 
 
-def _check_chat_template(model, tokenizer, model_type: str) -> None:
+def _check_chat_template(model, tokenizer) -> None:
     """Before any weights load: a model asked to chat must have a chat template (lm-eval would fail mid-run)."""
-    if isinstance(model, (str, Path)) and model_type in HF_MODEL_TYPES:
-        tokenizer = load_tokenizer(str(model))
     if tokenizer is not None and not getattr(tokenizer, "chat_template", None):
         where = model if isinstance(model, (str, Path)) else type(model).__name__
         raise HarnessError(
@@ -279,15 +281,22 @@ def _item_scores(samples: dict, tasks: dict) -> dict[str, list[float]]:
     return scores
 
 
-def _language_model(model, tokenizer, batch_size, device, dtype, model_type, model_args):
-    """Turn what the caller gave into an lm-eval `LM`, loading weights once and failing in one line."""
+def _model_arguments(model_args: str | dict | None) -> dict:
+    """`--model-args` as a dict (lm-eval's `k=v,k=v` form, or a dict already)."""
+    from lm_eval.utils import simple_parse_args_string
+
+    return simple_parse_args_string(model_args) if isinstance(model_args, str) else dict(model_args or {})
+
+
+def _language_model(model, tokenizer, batch_size, device, dtype, model_type, extra: dict):
+    """Turn what the caller gave into an lm-eval `LM`, loading weights once and failing in one line.
+
+    For a transformers folder, `tokenizer` is the one `evaluate` already read: the backend takes it as is."""
     from lm_eval.api.model import LM
     from lm_eval.api.registry import get_model
-    from lm_eval.utils import simple_parse_args_string
 
     if isinstance(model, LM):
         return model
-    extra = simple_parse_args_string(model_args) if isinstance(model_args, str) else dict(model_args or {})
     if not isinstance(model, (str, Path)):  # an in-memory transformers model
         from lm_eval.models.huggingface import HFLM
 
@@ -299,6 +308,8 @@ def _language_model(model, tokenizer, batch_size, device, dtype, model_type, mod
     model = str(model)
     try:
         model_class = get_model(model_type)
+    except HarnessError:
+        raise  # importing primbench-hf refused this lm-eval (backend.check_overridden_method)
     except (KeyError, ValueError):
         from lm_eval.api.registry import model_registry
 
@@ -309,7 +320,7 @@ def _language_model(model, tokenizer, batch_size, device, dtype, model_type, mod
         dtype = choose_dtype(model, device, dtype)
     arguments = {"pretrained": model, **({"dtype": dtype} if dtype else {}), **extra}
     if model_type in HF_MODEL_TYPES:
-        arguments["tokenizer"] = load_tokenizer(model, bool(extra.get("trust_remote_code", False)))
+        arguments["tokenizer"] = tokenizer
     try:
         return model_class.create_from_arg_obj(arguments, {"batch_size": batch_size, "device": device})
     except ImportError as error:
@@ -337,7 +348,7 @@ def _size_generation(tasks: dict, chat: bool = False) -> None:
     for task in tasks.values():
         if task.config.output_type == "generate_until":
             longest = max(len(answer) for split in task.dataset.values() for answer in split["answer"])
-            budget = longest + 2 + (CHAT_REPLY_TOKENS if chat else 0)
+            budget = generation_budget(longest) + (CHAT_REPLY_TOKENS if chat else 0)
             task.set_config(key="generation_kwargs", value={"max_gen_toks": budget}, update=True)
 
 

@@ -4,11 +4,13 @@ Few-shot accuracy at small scale mostly measures whether a model picked up the p
 protocol asks a sharper question: given 64 worked examples in total (a mixture over the primitives), how far can
 the model go? Each seed tunes a fresh copy with AdamW for a fixed number of steps at a fixed learning rate, with
 the loss on the answer tokens only, and the copy is scored on the test split through the same lm-eval registry
-as the few-shot protocol (`harness.evaluate`). Runs are deterministic on CPU: the seed fixes the examples drawn,
+as the few-shot protocol (`primbench.harness.evaluation.evaluate`). Runs are deterministic on CPU: the seed fixes the examples drawn,
 their order and everything torch draws.
 
-Examples come from the train split after the few-shot pool (items `DEFAULT_TRAIN_ITEMS` onwards), so the tuned
-model never sees the exact demonstrations the few-shot protocol shows, and the test split is disjoint by design.
+Examples come from the train split after the few-shot pool (items `DEFAULT_TRAIN_ITEMS` onwards), so in a large
+knob space the tuned model never sees the exact demonstrations the few-shot protocol shows. A preset whose train
+split holds fewer problems than pool plus examples (PSM) wraps around it (`training_mixture`), so there the tuned
+model may see them. The test split is disjoint by design.
 
 Given a `progress_file`, each finished seed's scores are stored there, so a run killed anywhere and started again
 with the same model, tasks and settings continues after its last finished seed, with the same result.

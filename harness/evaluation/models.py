@@ -90,15 +90,12 @@ def load_causal_lm(path: str | Path, what: str = "checkpoint", dtype: str | None
     """Load a Hugging Face causal LM from a local folder, turning every failure into one clear line.
 
     `dtype` None follows `choose_dtype` (as saved, but float32 for half precision that this CPU only emulates).
+    The folder gets `check_model_source`'s checks first, the same as `primbench eval`'s (a missing file is named).
     """
     from transformers import AutoModelForCausalLM
 
     folder = Path(path)
-    if not (folder / "config.json").is_file():
-        raise HarnessError(
-            f"{what} {str(path)!r} is not a Hugging Face folder (no config.json there); "
-            "pass a folder written by save_pretrained, e.g. runs/tiny/runs/midas/final"
-        )
+    check_model_source(str(path))
     try:
         return AutoModelForCausalLM.from_pretrained(folder, dtype=choose_dtype(folder, device, dtype) or "auto")
     except Exception as error:  # noqa: BLE001 - transformers reports bad folders with many exception types

@@ -3,7 +3,8 @@
 `solver_model()` answers every item with the primitives' solver, which re-derives the answer from the prompt
 text alone, so it must score 1.0 on every task in both scorings; anything less is a bug in the task YAML, the
 data hook or lm-eval's plumbing. `constant_model(text)` always answers `text`, so its score is exactly the share
-of items whose answer is `text`. Both speak lm-eval's `LM` interface, so `harness.evaluate.evaluate` takes them.
+of items whose answer is `text`. Both speak lm-eval's `LM` interface, so `primbench.harness.evaluation.evaluate.evaluate` takes
+them.
 """
 
 from __future__ import annotations

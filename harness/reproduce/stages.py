@@ -1,6 +1,6 @@
 """The work behind each stage of `primbench reproduce`, one model at a time.
 
-Kept apart from `reproduce.py` (which only sequences stages and keeps the state file) so that each measurement
+Kept apart from `pipeline.py` (which only sequences stages and keeps the state file) so that each measurement
 is a plain function of a model folder and settings, and each is easy to call on its own.
 """
 
@@ -167,7 +167,9 @@ def loss_curve(run: str, points: list[dict]) -> dict | None:
 
 
 def _step_of(folder: Path) -> int:
-    return int(folder.name.removeprefix("step_"))
+    from primbench.model_zoo.checkpoint import checkpoint_step
+
+    return checkpoint_step(folder)
 
 
 def equal_flops(run_dir: Path | None, target_flops: float | None, tasks: list[str], settings) -> dict | None:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from test_eval_hf import build_tiny_llama
+from test_eval_hf import build_tiny_llama, tokenizer_reads
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from primbench.harness.cli import main
@@ -28,17 +28,19 @@ def folders(tmp_path_factory):
     return plain, chat
 
 
-def test_chat_template_puts_the_shots_in_turns_after_the_system_message(folders):
-    result = evaluate(
-        str(folders[1]),
-        [TASK],
-        shots=2,
-        limit=2,
-        metadata={"n": 2, "n_train": 4},
-        apply_chat_template=True,
-        system_instruction="Answer with a number.",
-        quiet=True,
-    )
+def test_chat_template_puts_the_shots_in_turns_after_the_system_message(folders, monkeypatch):
+    with tokenizer_reads(monkeypatch) as reads:
+        result = evaluate(
+            str(folders[1]),
+            [TASK],
+            shots=2,
+            limit=2,
+            metadata={"n": 2, "n_train": 4},
+            apply_chat_template=True,
+            system_instruction="Answer with a number.",
+            quiet=True,
+        )
+    assert reads == [str(folders[1])]  # the chat-template check and the backend share one tokenizer
     context = result.samples[TASK][0]["arguments"][0][0]
     assert context.startswith("<|system|>Answer with a number.<|end|><|user|>")
     assert context.count("<|user|>") == 3 and context.count("<|assistant|>") == 3  # 2 shots as turns + the question

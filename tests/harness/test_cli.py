@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from primbench.harness import cli
-from primbench.harness.errors import HarnessError
-from primbench.model_zoo.errors import ConfigError
+from primbench.harness.errors import CommandLineError, HarnessError
+from primbench.model_zoo.errors import CollectiveTimeout, ConfigError, RunLocked
 from primbench.primitives.errors import PrimitiveError
 
 EXPECTED_COMMANDS = [
@@ -46,7 +46,7 @@ def test_every_command_module_defines_a_click_command_with_examples(name):
 
 def test_top_level_help_does_not_import_torch_or_lm_eval():
     code = (
-        "import sys; from click.testing import CliRunner; from harness.cli import main; "
+        "import sys; from click.testing import CliRunner; from primbench.harness.cli import main; "
         "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0; "
         "print(sorted(m for m in ('torch', 'lm_eval', 'transformers') if m in sys.modules))"
     )
@@ -60,7 +60,9 @@ def test_unknown_command_is_a_usage_error():
     assert "No such command 'frobnicate'" in result.output
 
 
-@pytest.mark.parametrize("error_type", [HarnessError, PrimitiveError, ConfigError])
+@pytest.mark.parametrize(
+    "error_type", [HarnessError, CommandLineError, PrimitiveError, ConfigError, RunLocked, CollectiveTimeout]
+)
 def test_user_errors_become_one_line_and_exit_2(monkeypatch, error_type):
     @click.command()
     def failing():

@@ -145,7 +145,7 @@ def test_generate_paper_suite_in_parquet(tmp_path):
         (["generate", "--out", "x"], ["name presets, or pass --all or --paper"]),
         (["generate", "arithmetic_psm", "--all", "--out", "x"], ["exactly one of these"]),
         (
-            ["generate", "arithmetic_psm", "--out", "x", "--n-test", "1000"],
+            ["generate", "arithmetic_psm", "--out", "x", "--n-test", "1000", "--strict"],
             ["asked for 1000 test records", "110 distinct problems"],
         ),
         (["generate", "arithmetic_psm", "--out", "x", "--n-val", "0"], ["--n-val must be at least 1"]),
@@ -155,6 +155,33 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, args, fragme
     monkeypatch.chdir(tmp_path)
     assert_user_error(run(*args), *fragments)
     assert not (tmp_path / "x").exists()
+
+
+def test_generate_clips_the_paper_suite_to_what_each_split_holds(tmp_path):
+    """`--paper --n-train 200` used to refuse the whole suite because PSM has 60 train problems."""
+    result = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            "--paper",
+            "--n-train",
+            "200",
+            "--n-test",
+            "1",
+            "--n-val",
+            "1",
+            "--out",
+            str(tmp_path / "d"),
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if line.startswith("warning:")] == [
+        "warning: arithmetic_psm: its train split holds 60 distinct problems, so it gets 60 records, not 200 "
+        "(--strict refuses instead)"
+    ]
+    train = {name: len((tmp_path / "d" / name / "train.jsonl").read_text().splitlines()) for name in PAPER_SUITE}
+    assert train == {name: 60 if name == "arithmetic_psm" else 200 for name in PAPER_SUITE}
 
 
 def test_generate_refuses_a_non_empty_or_unwritable_output(tmp_path):

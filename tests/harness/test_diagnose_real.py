@@ -1,4 +1,4 @@
-"""loop, sweep, isoplot and the chat template on the real SmolLM2-135M-Instruct checkpoint of OFFLINE.md."""
+"""loop, sweep, isoplot and the chat template on the real SmolLM2-135M-Instruct checkpoint of docs/offline.md."""
 
 import csv
 import json

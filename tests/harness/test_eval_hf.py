@@ -1,5 +1,6 @@
 """A tiny random Llama end to end: `primbench eval`, the plain `lm_eval` CLI, an in-memory model, bad input."""
 
+import contextlib
 import csv
 import json
 import shutil
@@ -147,8 +148,24 @@ def test_plain_lm_eval_cli_with_include_path_agrees_with_evaluate(tiny_model, tm
             assert [float(s["resps"][0][0][0]) for s in theirs] == pytest.approx([s["resps"][0][0][0] for s in mine])
 
 
-def test_an_in_memory_model_scores_like_its_folder(tiny_model):
-    from_folder = evaluate(str(tiny_model), tasks=TASKS, shots=1, limit=2, metadata=METADATA, quiet=True)
+@contextlib.contextmanager
+def tokenizer_reads(monkeypatch):
+    """The folders `AutoTokenizer.from_pretrained` reads inside the block (ours and lm-eval's calls alike)."""
+    reads, load = [], AutoTokenizer.from_pretrained.__func__
+
+    def counting(cls, *args, **kwargs):
+        reads.append(str(args[0] if args else kwargs.get("pretrained_model_name_or_path")))
+        return load(cls, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(AutoTokenizer, "from_pretrained", classmethod(counting))
+        yield reads
+
+
+def test_an_in_memory_model_scores_like_its_folder_which_reads_its_tokenizer_once(tiny_model, monkeypatch):
+    with tokenizer_reads(monkeypatch) as reads:
+        from_folder = evaluate(str(tiny_model), tasks=TASKS, shots=1, limit=2, metadata=METADATA, quiet=True)
+    assert reads == [str(tiny_model)]  # the checks and lm-eval's backend share one tokenizer
     model = AutoModelForCausalLM.from_pretrained(tiny_model)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     in_memory = evaluate(model, tokenizer=tokenizer, tasks=TASKS, shots=1, limit=2, metadata=METADATA, quiet=True)

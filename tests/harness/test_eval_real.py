@@ -1,4 +1,4 @@
-"""The real pretrained checkpoint of OFFLINE.md (SmolLM2-135M-Instruct): fetched, converted once, scored."""
+"""The real pretrained checkpoint of docs/offline.md (SmolLM2-135M-Instruct): fetched, converted once, scored."""
 
 import pytest
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
-from transformers import LlamaConfig, LlamaForCausalLM, T5Config
+from safetensors.torch import save_file
+from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
 from primbench.harness.analysis.similarity import block_similarity, decoder_layers
 from primbench.harness.cli import main
@@ -140,14 +141,20 @@ def test_cli_writes_a_valid_heatmap_and_the_matrix(tmp_path):
     "make_folder, message",
     [
         (
-            lambda folder: T5Config(num_layers=2, d_model=8, d_ff=16, num_heads=2, d_kv=4).save_pretrained(folder),
+            lambda folder: T5ForConditionalGeneration(
+                T5Config(num_layers=2, d_model=8, d_ff=16, num_heads=2, d_kv=4, vocab_size=32)
+            ).save_pretrained(folder),
             "it is not a causal (decoder) language model",
         ),
         (
-            lambda folder: (folder / "config.json").write_text('{"model_type": "no-such-architecture"}'),
+            lambda folder: (
+                (folder / "config.json").write_text('{"model_type": "no-such-architecture"}'),
+                save_file({"weight": torch.zeros(1)}, folder / "model.safetensors"),
+            ),
             "does not know its architecture",
         ),
-        (lambda folder: None, "is not a Hugging Face folder (no config.json there)"),
+        (lambda folder: None, "has no config.json, so it is not a Hugging Face model folder"),  # eval's checks
+        (lambda folder: LlamaConfig(num_hidden_layers=2).save_pretrained(folder), "holds no weights"),
     ],
 )
 def test_cli_refuses_unreadable_checkpoints_with_one_line(tmp_path, make_folder, message):

@@ -10,8 +10,8 @@ from test_eval_hf import build_tiny_llama
 
 from primbench.harness.analysis.sweep import COLUMNS, grid_points, parse_knob_options
 from primbench.harness.cli import main
+from primbench.harness.errors import CommandLineError
 from primbench.harness.evaluation.evaluate import evaluate
-from primbench.primitives.errors import PrimitiveError
 from primbench.tasks.selection import chance_level
 
 PRESET = "variable_assignment_d0_math"
@@ -36,7 +36,7 @@ def test_knob_options_parse_into_an_ordered_grid():
         {"depth": "1", "chains": "5"},
     ]
     for bad in (["depth"], ["depth="], ["=1,2"], ["depth=1", "depth=2"]):
-        with pytest.raises(PrimitiveError):
+        with pytest.raises(CommandLineError):
             parse_knob_options(bad)
 
 

@@ -33,6 +33,8 @@ from primbench.model_zoo.train import train
         (["run.batch_size=6"], "run.batch_size (6) must be a multiple of run.micro_batch_size (4)"),
         (["optim.lr"], "must look like key=value"),
         (["model.hidden_size=66"], "divisible by model.num_attention_heads"),
+        (["model.hidden_size=-3"], "model.hidden_size must be positive, got -3"),
+        (["model.num_key_value_heads=0"], "model.num_key_value_heads must be positive, got 0"),
     ],
 )
 def test_bad_config_values_name_the_fix(overrides, message):

