@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 
 from primbench.model_zoo.config import CONFIG_DIR, TrainConfig, load_config
 
@@ -33,6 +34,16 @@ def write_corpus(path: Path, sentences: int = 6000, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def corpus_file(tmp_path_factory) -> Path:
     return write_corpus(tmp_path_factory.mktemp("corpus") / "stories.txt")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module of tiny models: with 2 shared cores a second spinning thread makes them ~4x
+    slower. Restored afterwards, so other modules keep torch's default."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

@@ -15,13 +15,7 @@ from primbench.model_zoo.operators import layer_sources, methods, register_opera
 SPECIAL = {"bos": 0, "eos": 0, "pad": 1}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: with the 2 cores shared, a second spinning thread makes these tiny models 4x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # Hand-derived layer orders (labels = pre-growth layer index) for block size 2, growing from n blocks.

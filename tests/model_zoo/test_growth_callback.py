@@ -23,13 +23,7 @@ PROBE = Path(__file__).with_name("trainer_growth_probe.py")
 STEPS, GROWTH_STEPS = 12, {2: 4, 6: 6}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: with the 2 cores shared, a second spinning thread makes these tiny steps 4x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def state_hash(model) -> str:

@@ -7,20 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 
 from primbench.model_zoo import operators
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: with the 2 cores shared, a second spinning thread makes these tiny steps 4x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def section_code() -> list[str]:

@@ -28,13 +28,7 @@ FAMILIES = {
 SOURCES = [0, 1, 0, 1, 2, 3]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: with the 2 cores shared, a second spinning thread makes these tiny models 4x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_model(model_type: str):

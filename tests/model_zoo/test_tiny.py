@@ -15,7 +15,9 @@ from primbench.model_zoo.train import train
 def test_tiny_midas_loss_falls_and_final_generates(tmp_path):
     summary = train(load_config("tiny-midas"), tmp_path / "run", progress=False)
     losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "metrics.jsonl").open()]
-    assert losses[0] > 7.0 and summary["final_val_loss"] < losses[0] - 2.0
+    # The shipped tiny-midas run goes from 7.51 to 5.73 (results/tiny); 2 nats was the fall of the longer tiny
+    # config this test was written for, before c846025 and 3bf7c29 cut its steps.
+    assert losses[0] > 7.0 and summary["final_val_loss"] < losses[0] - 1.5
     assert summary["layers"] == 6 and summary["baseline_flops_ratio"] > 1.2
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "final")
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "run" / "final")
