@@ -15,6 +15,20 @@ from typing import Any
 
 from primbench.atomic import write_point, write_text
 
+METRICS_FILE = "metrics.jsonl"
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The complete lines of a run's log, in order; a last line cut short by a kill is left out."""
+    records = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:  # the killed run's last, unfinished line
+                break
+    return records
+
 
 def tensorboard_available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
@@ -24,16 +38,8 @@ class MetricsLog:
     def __init__(self, path: Path, resumed_step: int, tensorboard: bool | None = None):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        kept = []
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                try:
-                    step = json.loads(line)["step"]
-                except json.JSONDecodeError:  # the killed run's last, unfinished line
-                    break
-                if step <= resumed_step:
-                    kept.append(line)
-        write_text("".join(line + "\n" for line in kept), path)
+        kept = [record for record in read_metrics(path) if record["step"] <= resumed_step]
+        write_text("".join(json.dumps(record) + "\n" for record in kept), path)
         self.board = None
         if tensorboard_available() if tensorboard is None else tensorboard:
             from torch.utils.tensorboard import SummaryWriter

@@ -38,7 +38,7 @@ from primbench.model_zoo.errors import ConfigError, RunLocked
 from primbench.model_zoo.flops import flops_per_token, peak_flops
 from primbench.model_zoo.growth import grow, grow_optimizer_state, layer_prefix
 from primbench.model_zoo.lock import RunLock
-from primbench.model_zoo.metrics import MetricsLog
+from primbench.model_zoo.metrics import METRICS_FILE, MetricsLog
 from primbench.model_zoo.mixture import blend_mixture
 from primbench.model_zoo.model import build_model, count_parameters, initial_layers, next_token_loss
 from primbench.model_zoo.operators import stacked_methods
@@ -75,7 +75,7 @@ class Trainer:
         resume_from = self._resume_point(resume)
         if runtime.is_main:  # this process holds the run's lock: anything hidden here, a killed run left
             checkpoint.remove_partial(out_dir)
-            for name in ("final", "summary.json", "metrics.jsonl"):
+            for name in ("final", "summary.json", METRICS_FILE):
                 remove_leftovers(out_dir, name)
         distributed.barrier(runtime)
 
@@ -255,7 +255,7 @@ class Trainer:
 
     def fit(self, progress: bool = True) -> dict[str, Any]:
         run, main = self.config.run, self.runtime.is_main
-        metrics = MetricsLog(self.out_dir / "metrics.jsonl", self.step) if main else None
+        metrics = MetricsLog(self.out_dir / METRICS_FILE, self.step) if main else None
         tokens_per_step = run.batch_size * self.config.data.seq_len
         bar = tqdm(total=run.steps, initial=self.step, disable=not (progress and main), desc="train", unit="step")
         # tokens/s covers everything in the loop (growth included) but evaluation and checkpoint writing (`paused`)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from primbench.harness.analysis.isoplot import run_checkpoints
 from primbench.harness.errors import HarnessError
+from primbench.model_zoo.metrics import METRICS_FILE, read_metrics
 
 TRAINER_STATE = "trainer_state.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "merges.txt", "tokenizer_config.json")
@@ -140,11 +141,8 @@ def _primbench_run(folder: Path, named: list[tuple[str, Path]]) -> Run:
     checkpoint's trainer state where no line was logged at its step), summary.json at the end."""
     summary = json.loads((folder / "summary.json").read_text())
     logged = {}
-    if (folder / "metrics.jsonl").is_file():
-        for line in (folder / "metrics.jsonl").read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                logged.setdefault(record["step"], {}).update(record)
+    for record in read_metrics(folder / METRICS_FILE):
+        logged.setdefault(record["step"], {}).update(record)
     run = Run(folder, "primbench")
     for name, checkpoint in named:
         step = summary["steps"] if name == "final" else _step(checkpoint.name)

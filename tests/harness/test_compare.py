@@ -256,3 +256,20 @@ def test_finetune_tunes_every_runs_final_model_and_adds_its_intervals(trained, c
     )
     assert results["differences"]["fast - slow"]["finetuned"][TASK]["paired"] is True
     assert "Fine-tuned: 4 training examples" in (out / "table.md").read_text()
+
+
+def test_a_primbench_run_killed_mid_log_line_reads_its_complete_lines(tmp_path):
+    """A kill can cut metrics.jsonl's last line short; compare reads the lines before it, as a resume does."""
+    run = tmp_path / "run"
+    for folder in (run / "checkpoints" / "step_0000002", run / "final"):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+    (run / "summary.json").write_text(json.dumps({"steps": 4, "flops": 40.0, "final_val_loss": 5.0}))
+    (run / "metrics.jsonl").write_text(
+        json.dumps({"step": 2, "flops": 20.0, "val_loss": 6.0}) + "\n" + '{"step": 3, "flops": 3'
+    )
+    found = discover(run, "a")
+    assert [(c.name, c.flops, c.logged_loss) for c in found.checkpoints] == [
+        ("checkpoints/step_0000002", 20.0, 6.0),
+        ("final", 40.0, 5.0),
+    ]
